@@ -1,0 +1,30 @@
+# The usual person-search recipe (SeqNet's public defaults): SGD 0.003 for a
+# batch of 5 images, linear warm-up over the first epoch, x0.1 at epoch 16,
+# gradient clipping at 10. The learning rate scales with the total batch.
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=20)
+val_cfg = None
+test_cfg = dict(type='TestLoop')
+
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=1.0 / 1000,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='MultiStepLR',
+        begin=0,
+        end=20,
+        by_epoch=True,
+        milestones=[16],
+        gamma=0.1)
+]
+
+optim_wrapper = dict(
+    type='OptimWrapper',
+    optimizer=dict(type='SGD', lr=0.003, momentum=0.9, weight_decay=5e-4),
+    clip_grad=dict(max_norm=10, norm_type=2))
+
+auto_scale_lr = dict(enable=False, base_batch_size=5)

@@ -1,0 +1,4 @@
+from .detectors import *  # noqa: F401,F403
+from .losses import *  # noqa: F401,F403
+from .memories import *  # noqa: F401,F403
+from .roi_heads import *  # noqa: F401,F403
