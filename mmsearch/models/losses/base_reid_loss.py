@@ -33,11 +33,8 @@ class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
         loss_name (str): Key of the loss in the losses dict.
     """
 
-    def __init__(self,
-                 feat_dim: int,
-                 num_person_ids: Optional[int],
-                 loss_weight: float,
-                 loss_name: str) -> None:
+    def __init__(self, feat_dim: int, num_person_ids: Optional[int],
+                 loss_weight: float, loss_name: str) -> None:
         super().__init__()
         if feat_dim <= 0:
             raise ValueError(f'{type(self).__name__}: feat_dim must be '
@@ -73,8 +70,7 @@ class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
         self._check_inputs(reid_feats, person_ids, image_indices)
         person_ids = person_ids.long()
         image_indices = image_indices.long()
-        with torch.autocast(device_type=reid_feats.device.type,
-                            enabled=False):
+        with torch.autocast(device_type=reid_feats.device.type, enabled=False):
             feats = reid_feats.float()
             loss = self.compute_loss(feats, person_ids, image_indices)
             if self.training:
@@ -112,8 +108,8 @@ class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
                 f'(N, {self.feat_dim}), got {reid_feats.dtype} '
                 f'{tuple(reid_feats.shape)}')
         num_rois = reid_feats.shape[0]
-        for arg_name, value in (('person_ids', person_ids),
-                                ('image_indices', image_indices)):
+        index_args = dict(person_ids=person_ids, image_indices=image_indices)
+        for arg_name, value in index_args.items():
             if (value.shape != (num_rois, ) or value.is_floating_point()
                     or value.dtype == torch.bool):
                 raise ValueError(

@@ -91,8 +91,7 @@ class C2HEPLoss(BaseReIDLoss):
                              f'{num_person_ids}')
         self.num_hard = min(num_hard, num_person_ids - 1)
         self.scale = scale
-        self.centres = MomentumLookupTable(num_person_ids, feat_dim,
-                                           momentum)
+        self.centres = MomentumLookupTable(num_person_ids, feat_dim, momentum)
 
     def compute_loss(self, reid_feats: Tensor, person_ids: Tensor,
                      image_indices: Tensor) -> Tensor:
@@ -106,10 +105,8 @@ class C2HEPLoss(BaseReIDLoss):
                                   F.normalize(feats.detach(), dim=1))
         hard = nearest_centre_classes(own_centres, centres, ids, initialised,
                                       self.num_hard)
-        class_centres = torch.cat([own_centres[:, None], centres[hard]],
-                                  dim=1)
-        logits = self.scale * torch.einsum('rd,rkd->rk', feats,
-                                           class_centres)
+        class_centres = torch.cat([own_centres[:, None], centres[hard]], dim=1)
+        logits = self.scale * torch.einsum('rd,rkd->rk', feats, class_centres)
         targets = torch.zeros_like(ids)
         return F.cross_entropy(logits, targets)
 

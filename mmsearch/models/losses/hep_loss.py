@@ -28,16 +28,16 @@ def build_hep_pool(pair_labels: Tensor, class_scores: Tensor, num_hard: int,
         LongTensor: Class indices, no duplicates, pair labels first, (P,).
     """
     num_classes = class_scores.numel()
-    taken = torch.zeros(num_classes, dtype=torch.bool,
-                        device=class_scores.device)
+    taken = torch.zeros(
+        num_classes, dtype=torch.bool, device=class_scores.device)
     taken[pair_labels] = True
     num_hard = min(num_hard, num_classes - pair_labels.numel())
-    hard = class_scores.masked_fill(taken, float('-inf')).topk(
-        num_hard).indices
+    hard = class_scores.masked_fill(taken,
+                                    float('-inf')).topk(num_hard).indices
     taken[hard] = True
     rest = torch.nonzero(~taken, as_tuple=True)[0]
-    num_random = max(0, min(pool_size - pair_labels.numel() - num_hard,
-                            rest.numel()))
+    num_random = max(
+        0, min(pool_size - pair_labels.numel() - num_hard, rest.numel()))
     shuffle = torch.randperm(rest.numel(), device=rest.device)
     return torch.cat([pair_labels, hard, rest[shuffle[:num_random]]])
 

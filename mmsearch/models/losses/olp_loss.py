@@ -128,14 +128,17 @@ class OLPLoss(BaseReIDLoss):
         anchors, positives = find_online_pairs(person_ids, image_indices)
         if anchors.numel() == 0:
             return self.zero_loss(reid_feats)
-        pair_losses = olp_pair_losses(
-            reid_feats[anchors], reid_feats.detach()[positives],
-            person_ids[anchors], self.queue.feats.clone(),
-            self.queue.labels.clone(), self.queue.valid_mask, self.scale)
+        pair_losses = olp_pair_losses(reid_feats[anchors],
+                                      reid_feats.detach()[positives],
+                                      person_ids[anchors],
+                                      self.queue.feats.clone(),
+                                      self.queue.labels.clone(),
+                                      self.queue.valid_mask, self.scale)
         return pair_losses.mean()
 
     def update_memories(self, reid_feats: Tensor, person_ids: Tensor) -> None:
         """Push the batch's RoIs (and their labels) into the queue."""
-        keep = (torch.ones_like(person_ids, dtype=torch.bool)
-                if self.enqueue_unlabelled else person_ids >= 0)
+        keep = (
+            torch.ones_like(person_ids, dtype=torch.bool)
+            if self.enqueue_unlabelled else person_ids >= 0)
         self.queue.update(reid_feats[keep], person_ids[keep])

@@ -39,7 +39,8 @@ def gather_rows_from_all_ranks(
     if get_world_size() == 1:
         return tuple(tensors)
 
-    count = torch.tensor([num_rows], dtype=torch.long,
+    count = torch.tensor([num_rows],
+                         dtype=torch.long,
                          device=tensors[0].device)
     counts = [int(c.item()) for c in all_gather(count)]
     max_count = max(counts)

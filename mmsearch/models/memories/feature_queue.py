@@ -92,8 +92,8 @@ class FeatureQueue(BaseMemory):
         """
         self._check_update_inputs(feats, labels, self.feat_dim,
                                   type(self).__name__)
-        feats, labels = gather_rows_from_all_ranks(
-            feats.detach().float(), labels.detach().long())
+        feats, labels = gather_rows_from_all_ranks(feats.detach().float(),
+                                                   labels.detach().long())
         if self.capacity == 0:
             num_labelled = int((labels >= 0).sum())
             if num_labelled == 0:
@@ -102,13 +102,12 @@ class FeatureQueue(BaseMemory):
         size, num_new = self.capacity, feats.shape[0]
         if num_new == 0:
             return
-        slots = (self.pointer + torch.arange(num_new, device=feats.device)
-                 ) % size
+        slots = (self.pointer +
+                 torch.arange(num_new, device=feats.device)) % size
         self.feats[slots[-size:]] = feats[-size:]
         self.labels[slots[-size:]] = labels[-size:]
         self.pointer.copy_((self.pointer + num_new) % size)
-        self.num_filled.copy_(torch.clamp(self.num_filled + num_new,
-                                          max=size))
+        self.num_filled.copy_(torch.clamp(self.num_filled + num_new, max=size))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """Resize a lazily sized queue to the saved size before loading."""

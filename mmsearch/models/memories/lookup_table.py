@@ -64,8 +64,8 @@ class MomentumLookupTable(BaseMemory):
         """
         self._check_update_inputs(feats, labels, self.feat_dim,
                                   type(self).__name__)
-        feats, labels = gather_rows_from_all_ranks(
-            feats.detach().float(), labels.detach().long())
+        feats, labels = gather_rows_from_all_ranks(feats.detach().float(),
+                                                   labels.detach().long())
         keep = labels >= 0
         feats, labels = feats[keep], labels[keep]
         if labels.numel() and int(labels.max()) >= self.num_entries:
@@ -74,7 +74,8 @@ class MomentumLookupTable(BaseMemory):
                 f'{self.num_entries}, got {int(labels.max())}')
         with torch.autocast(device_type=feats.device.type, enabled=False):
             for feat, label in zip(feats, labels):
-                mixed = (self.momentum * self.table[label] +
-                         (1.0 - self.momentum) * feat)
+                mixed = (
+                    self.momentum * self.table[label] +
+                    (1.0 - self.momentum) * feat)
                 self.table[label] = F.normalize(mixed, dim=0)
         self.initialised[labels] = True

@@ -18,8 +18,7 @@ def _unit_rows(num_rows, dim, seed):
 
 def _filled_oim():
     """OIM with table rows 0 = e0, 1 = e1, 2 = 0 and queue [e3, 0]."""
-    oim = OIMLoss(num_person_ids=3, queue_size=2, feat_dim=4,
-                  loss_weight=0.5)
+    oim = OIMLoss(num_person_ids=3, queue_size=2, feat_dim=4, loss_weight=0.5)
     eye = torch.eye(4)
     oim.lookup_table.update(eye[:2], torch.tensor([0, 1]))
     oim.queue.update(eye[3:], torch.tensor([-1]))
@@ -34,8 +33,9 @@ def test_oim_value_gradient_and_update():
 
     loss = oim(feats, person_ids, torch.tensor([0, 0, 1]))
 
-    memory = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0],
-                       [0, 0, 0, 1], [0, 0, 0, 0]], dtype=np.float64)
+    memory = np.array(
+        [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [0, 0, 0, 0]],
+        dtype=np.float64)
     logits = 30.0 * feats_np @ memory.T
     expected = 0.5 * np.mean([
         _numpy_cross_entropy(logits[0], 0),
@@ -56,18 +56,20 @@ def test_oim_value_gradient_and_update():
 
     # Memories are updated after the loss: momentum rows and the queue.
     row0 = 0.5 * np.array([1, 0, 0, 0]) + 0.5 * feats_np[0]
-    np.testing.assert_allclose(oim.lookup_table.table[0].numpy(),
-                               row0 / np.linalg.norm(row0), atol=1e-6)
-    np.testing.assert_allclose(oim.lookup_table.table[2].numpy(),
-                               feats_np[1], atol=1e-6)
-    np.testing.assert_allclose(oim.queue.feats[1].numpy(), feats_np[2],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        oim.lookup_table.table[0].numpy(),
+        row0 / np.linalg.norm(row0),
+        atol=1e-6)
+    np.testing.assert_allclose(
+        oim.lookup_table.table[2].numpy(), feats_np[1], atol=1e-6)
+    np.testing.assert_allclose(
+        oim.queue.feats[1].numpy(), feats_np[2], atol=1e-6)
 
 
 def test_oim_without_labelled_rois_returns_connected_zero():
     oim = _filled_oim()
-    feats = torch.tensor(_unit_rows(2, 4, seed=1), dtype=torch.float32,
-                         requires_grad=True)
+    feats = torch.tensor(
+        _unit_rows(2, 4, seed=1), dtype=torch.float32, requires_grad=True)
     loss = oim(feats, torch.tensor([-1, -1]), torch.tensor([0, 1]))
     assert loss.item() == 0.0 and loss.grad_fn is not None
     loss.backward()

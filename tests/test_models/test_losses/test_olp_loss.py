@@ -22,8 +22,8 @@ def test_olp_value_negatives_and_anchor_gradient():
     olp = OLPLoss(queue_size=4, scale=2.0, feat_dim=3, loss_weight=2.0)
     queued = _unit_rows(3, 3, seed=0)
     queued_ids = np.array([0, 7, -1])
-    olp.queue.update(torch.tensor(queued, dtype=torch.float32),
-                     torch.tensor(queued_ids))
+    olp.queue.update(
+        torch.tensor(queued, dtype=torch.float32), torch.tensor(queued_ids))
     feats_np = _unit_rows(5, 3, seed=1)
     person_ids = torch.tensor([0, 7, 0, 7, -1])
     image_indices = torch.tensor([0, 0, 1, 1, 1])
@@ -76,8 +76,8 @@ def test_olp_never_uses_own_identity_as_negative():
 
 def test_olp_without_pairs_returns_connected_zero():
     olp = OLPLoss(feat_dim=3)
-    feats = torch.tensor(_unit_rows(3, 3, seed=5), dtype=torch.float32,
-                         requires_grad=True)
+    feats = torch.tensor(
+        _unit_rows(3, 3, seed=5), dtype=torch.float32, requires_grad=True)
     # id 1 appears in one image only; id 2 twice but in the same image.
     loss = olp(feats, torch.tensor([1, 2, 2]), torch.tensor([0, 1, 1]))
     assert loss.item() == 0.0 and loss.grad_fn is not None
@@ -87,13 +87,14 @@ def test_olp_without_pairs_returns_connected_zero():
 
 def test_olp_lazy_queue_size_and_unlabelled_option():
     feats = torch.tensor(_unit_rows(4, 3, seed=6), dtype=torch.float32)
-    person_ids, images = torch.tensor([0, 1, -1, 0]), torch.tensor([0, 0, 0, 1])
+    person_ids = torch.tensor([0, 1, -1, 0])
+    images = torch.tensor([0, 0, 0, 1])
     olp = OLPLoss(feat_dim=3)
     olp(feats, person_ids, images)
     assert olp.queue.capacity == 4 * 3
     assert int(olp.queue.num_filled) == 4
-    labelled_only = OLPLoss(feat_dim=3, queue_size_factor=2,
-                            enqueue_unlabelled=False)
+    labelled_only = OLPLoss(
+        feat_dim=3, queue_size_factor=2, enqueue_unlabelled=False)
     labelled_only(feats, person_ids, images)
     assert labelled_only.queue.capacity == 2 * 3
     assert labelled_only.queue.labels[:3].tolist() == [0, 1, 0]

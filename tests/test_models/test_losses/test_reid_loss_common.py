@@ -9,8 +9,12 @@ FEAT_DIM = 8
 LOSS_CFGS = [
     dict(type='OIMLoss', num_person_ids=4, queue_size=6, feat_dim=FEAT_DIM),
     dict(type='OLPLoss', feat_dim=FEAT_DIM),
-    dict(type='HEPLoss', num_person_ids=4, num_hard=1, pool_size=3,
-         feat_dim=FEAT_DIM),
+    dict(
+        type='HEPLoss',
+        num_person_ids=4,
+        num_hard=1,
+        pool_size=3,
+        feat_dim=FEAT_DIM),
     dict(type='C2HEPLoss', num_person_ids=4, num_hard=2, feat_dim=FEAT_DIM),
 ]
 LOSS_NAMES = ['loss_oim', 'loss_olp', 'loss_hep', 'loss_c2hep']
@@ -84,8 +88,8 @@ def test_half_module_keeps_fp32_memories(cfg):
     memories = _memory_buffers(loss_module)
     assert all(b.dtype == torch.float32 for b in memories.values())
     if cfg['type'] != 'HEPLoss':
-        assert memories and any(torch.count_nonzero(b) for b in
-                                memories.values())
+        assert memories and any(
+            torch.count_nonzero(b) for b in memories.values())
 
 
 @pytest.mark.parametrize('cfg', LOSS_CFGS)

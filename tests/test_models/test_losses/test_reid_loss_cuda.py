@@ -13,8 +13,12 @@ FEAT_DIM = 8
 LOSS_CFGS = [
     dict(type='OIMLoss', num_person_ids=4, queue_size=6, feat_dim=FEAT_DIM),
     dict(type='OLPLoss', queue_size=8, feat_dim=FEAT_DIM),
-    dict(type='HEPLoss', num_person_ids=4, num_hard=1, pool_size=4,
-         feat_dim=FEAT_DIM),
+    dict(
+        type='HEPLoss',
+        num_person_ids=4,
+        num_hard=1,
+        pool_size=4,
+        feat_dim=FEAT_DIM),
     dict(type='C2HEPLoss', num_person_ids=4, num_hard=3, feat_dim=FEAT_DIM),
 ]
 
@@ -24,8 +28,7 @@ def _steps():
     person_ids = torch.tensor([0, 1, -1, 0, 1, 3])
     image_indices = torch.tensor([0, 0, 0, 1, 1, 1])
     return [(F.normalize(torch.randn(6, FEAT_DIM, generator=generator),
-                         dim=1), person_ids, image_indices)
-            for _ in range(3)]
+                         dim=1), person_ids, image_indices) for _ in range(3)]
 
 
 @pytest.mark.parametrize('cfg', LOSS_CFGS)
@@ -37,11 +40,11 @@ def test_cuda_matches_cpu_and_fp16_autocast(cfg):
         expected = cpu_loss(feats, person_ids, image_indices)
         result = cuda_loss(feats.cuda(), person_ids.cuda(),
                            image_indices.cuda())
-        torch.testing.assert_close(result.cpu(), expected, atol=1e-4,
-                                   rtol=1e-4)
+        torch.testing.assert_close(
+            result.cpu(), expected, atol=1e-4, rtol=1e-4)
     for name, buffer in cuda_loss.state_dict().items():
-        torch.testing.assert_close(buffer.cpu(), cpu_loss.state_dict()[name],
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            buffer.cpu(), cpu_loss.state_dict()[name], atol=1e-5, rtol=1e-5)
 
     embed = torch.nn.Linear(FEAT_DIM, FEAT_DIM).cuda()
     for feats, person_ids, image_indices in _steps():

@@ -17,14 +17,14 @@ def test_momentum_update_values():
     first = torch.tensor([[3.0, 0.0, 4.0]])
     table.update(first, torch.tensor([2]))
     # A zero row takes the first feature, normalised.
-    np.testing.assert_allclose(table.table[2].numpy(), [0.6, 0.0, 0.8],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        table.table[2].numpy(), [0.6, 0.0, 0.8], atol=1e-6)
     assert table.initialised.tolist() == [False, False, True, False]
 
     second = torch.tensor([[0.0, 1.0, 0.0]])
     table.update(second, torch.tensor([2]))
-    expected = _unit(0.7 * np.array([0.6, 0.0, 0.8]) + 0.3 * np.array(
-        [0.0, 1.0, 0.0]))
+    expected = _unit(0.7 * np.array([0.6, 0.0, 0.8]) +
+                     0.3 * np.array([0.0, 1.0, 0.0]))
     np.testing.assert_allclose(table.table[2].numpy(), expected, atol=1e-6)
     # Untouched rows stay zero.
     assert torch.count_nonzero(table.table[[0, 1, 3]]) == 0
@@ -35,8 +35,8 @@ def test_update_is_sequential_and_skips_unlabelled():
     feats = torch.tensor([[1.0, 0.0], [5.0, 5.0], [0.0, 1.0]])
     table.update(feats, torch.tensor([0, -1, 0]))
     # Row 0: first (1, 0), then normalize(0.5 (1, 0) + 0.5 (0, 1)).
-    np.testing.assert_allclose(table.table[0].numpy(),
-                               _unit([0.5, 0.5]), atol=1e-6)
+    np.testing.assert_allclose(
+        table.table[0].numpy(), _unit([0.5, 0.5]), atol=1e-6)
     assert torch.count_nonzero(table.table[1]) == 0
     assert table.initialised.tolist() == [True, False]
 

@@ -35,8 +35,7 @@ def _build_losses():
 def _step_data(step, rank):
     generator = torch.Generator().manual_seed(100 * step + rank)
     num_rois = ROI_COUNTS[step][rank]
-    person_ids = torch.randint(-1, NUM_IDS, (num_rois, ),
-                               generator=generator)
+    person_ids = torch.randint(-1, NUM_IDS, (num_rois, ), generator=generator)
     image_indices = torch.randint(0, 2, (num_rois, ), generator=generator)
     feats = F.normalize(
         torch.randn(num_rois, FEAT_DIM, generator=generator), dim=1)
@@ -69,8 +68,9 @@ def _worker(rank, port, out_dir):
         losses = _build_losses()
         for step in range(len(ROI_COUNTS)):
             _train_step(losses, *_step_data(step, rank))
-        torch.save(dict(gathered=gathered, memories=_memories(losses)),
-                   os.path.join(out_dir, f'rank{rank}.pth'))
+        torch.save(
+            dict(gathered=gathered, memories=_memories(losses)),
+            os.path.join(out_dir, f'rank{rank}.pth'))
     finally:
         dist.destroy_process_group()
 
@@ -83,8 +83,11 @@ def _free_port():
 
 @pytest.mark.slow
 def test_memories_synchronised_across_two_gloo_ranks(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)),
-             nprocs=WORLD_SIZE, join=True)
+    mp.spawn(
+        _worker,
+        args=(_free_port(), str(tmp_path)),
+        nprocs=WORLD_SIZE,
+        join=True)
     results = [
         torch.load(tmp_path / f'rank{rank}.pth', weights_only=True)
         for rank in range(WORLD_SIZE)
@@ -97,8 +100,7 @@ def test_memories_synchronised_across_two_gloo_ranks(tmp_path):
     single = _build_losses()
     for step in range(len(ROI_COUNTS)):
         parts = [_step_data(step, rank) for rank in range(WORLD_SIZE)]
-        _train_step(single,
-                    *[torch.cat(tensors) for tensors in zip(*parts)])
+        _train_step(single, *[torch.cat(tensors) for tensors in zip(*parts)])
     expected = _memories(single)
 
     rank0, rank1 = results[0]['memories'], results[1]['memories']
@@ -107,5 +109,7 @@ def test_memories_synchronised_across_two_gloo_ranks(tmp_path):
     assert int(rank0['oim.queue.num_filled']) > 0
     for name in expected:
         assert torch.equal(rank0[name], rank1[name]), name
-        torch.testing.assert_close(rank0[name], expected[name],
-                                   msg=f'{name} differs from one process')
+        torch.testing.assert_close(
+            rank0[name],
+            expected[name],
+            msg=f'{name} differs from one process')
