@@ -28,8 +28,8 @@ def context_matching(context_feats: np.ndarray,
     """
     if len(gallery_feats) == 0 or len(context_feats) == 0:
         return -1, float('nan')
-    weights = np.asarray(context_feats, np.float32) @ np.asarray(
-        gallery_feats, np.float32).T
+    weights = (np.asarray(context_feats, np.float64) @ np.asarray(
+        gallery_feats, np.float64).T).astype(np.float32)
     rows, cols = linear_sum_assignment(weights, maximize=True)
     matched_to_query = cols[rows == 0]
     if matched_to_query.size == 0:

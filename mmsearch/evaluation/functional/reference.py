@@ -11,7 +11,7 @@ import numpy as np
 
 from .average_precision import average_precision
 from .cbgm import context_matching
-from .search import GallerySpec, SearchResult
+from .search import GallerySpec, SearchResult, similarity
 from .search_gallery import ListedGallery, SearchGallery
 
 
@@ -80,7 +80,7 @@ def reference_search(query_feats: np.ndarray,
                 d0, d1 = gallery.det_offsets[img], gallery.det_offsets[img + 1]
                 if d1 == d0:
                     continue
-                sims = gallery.det_feats[d0:d1] @ query_feats[q]
+                sims = similarity(query_feats[q], gallery.det_feats[d0:d1])
                 records.append([img, gt_box, sims])
             if context_feats is not None and records:
                 _reference_cbgm(records, gallery, context_feats[q],

@@ -81,6 +81,25 @@ class _QueryPairs:
     cand_offsets: np.ndarray  # (P + 1,)
 
 
+def similarity(query_feats: np.ndarray,
+               gallery_feats: np.ndarray) -> np.ndarray:
+    """Cosine similarities, summed in float64 and rounded to float32.
+
+    Rounding a float64 sum makes each value independent of how the matrix
+    product is blocked (batch size, BLAS kernel), so exact ties and rankings
+    do not change with the batch size and the loop reference agrees.
+
+    Args:
+        query_feats (np.ndarray): (B, D) or (D,) features.
+        gallery_feats (np.ndarray): (M, D) features.
+
+    Returns:
+        np.ndarray: float32 (B, M) (or (M,)) similarities.
+    """
+    return (np.asarray(query_feats, np.float64) @ np.asarray(
+        gallery_feats, np.float64).T).astype(np.float32)
+
+
 def _build_pairs(gallery: SearchGallery,
                  query_person_ids: np.ndarray) -> _QueryPairs:
     """Find every gallery image holding each query's person."""
@@ -221,10 +240,11 @@ def evaluate_search(query_feats: np.ndarray,
                                   np.float32)
         res.ranked_positive = np.zeros((num_queries, ranking[1]), bool)
     nonempty = np.flatnonzero(np.diff(gallery.det_offsets) > 0)
+    det_feats = gallery.det_feats.astype(np.float64)
 
     for b0 in range(0, num_queries, batch_size):
         b1 = min(b0 + batch_size, num_queries)
-        sims = query_feats[b0:b1] @ gallery.det_feats.T  # (B, M) float32
+        sims = similarity(query_feats[b0:b1], det_feats)  # (B, M)
         p0, p1 = pairs.offsets[b0], pairs.offsets[b1]
         pos_det, pos_sim = _positives(pairs, (p0, p1), sims, b0)
         for q in range(b0, b1):
