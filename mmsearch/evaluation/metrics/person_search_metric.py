@@ -103,7 +103,7 @@ class PersonSearchMetric(BaseMetric):
         collect_device (str): 'cpu' or 'gpu'. Defaults to 'cpu'.
         prefix (str, optional): Prefix of the result keys. Defaults to None.
     """
-    default_prefix: Optional[str] = None
+    default_prefix: Optional[str] = ''  # keys already carry cuhk/, prw/, det/
 
     def __init__(self,
                  protocol: Optional[str] = None,
