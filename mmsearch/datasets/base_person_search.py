@@ -8,10 +8,10 @@ from mmdet.datasets import BaseDetDataset
 from .raw_io import read_image_size
 
 
-def xywh_to_instances(boxes_xywh: np.ndarray,
-                      person_ids: np.ndarray,
-                      image_size: Optional[Tuple[int, int]] = None
-                      ) -> List[dict]:
+def xywh_to_instances(
+        boxes_xywh: np.ndarray,
+        person_ids: np.ndarray,
+        image_size: Optional[Tuple[int, int]] = None) -> List[dict]:
     """Turn raw (x, y, w, h) boxes into mmdet instance dicts.
 
     ``(x1, y1, x2, y2) = (x, y, x + w, y + h)``; when ``image_size`` =
@@ -36,9 +36,13 @@ def xywh_to_instances(boxes_xywh: np.ndarray,
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
     keep = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     return [
-        dict(bbox=box.tolist(), bbox_label=0, person_id=int(person_id),
-             ignore_flag=0)
-        for box, person_id in zip(boxes[keep], np.asarray(person_ids)[keep])
+        dict(
+            bbox=box.tolist(),
+            bbox_label=0,
+            person_id=int(person_id),
+            ignore_flag=0)
+        for box, person_id in zip(boxes[keep],
+                                  np.asarray(person_ids)[keep])
     ]
 
 
@@ -73,8 +77,8 @@ class PersonSearchDataset(BaseDetDataset):
     @property
     def img_dir(self) -> str:
         """The directory of the scene images."""
-        return self.data_prefix.get('img', self.data_prefix.get(
-            'img_path', ''))
+        return self.data_prefix.get('img',
+                                    self.data_prefix.get('img_path', ''))
 
     def make_data_info(self, img_name: str, boxes_xywh: np.ndarray,
                        person_ids: np.ndarray, clip: bool) -> dict:
@@ -94,8 +98,12 @@ class PersonSearchDataset(BaseDetDataset):
         height, width = read_image_size(img_path)
         instances = xywh_to_instances(boxes_xywh, person_ids,
                                       (height, width) if clip else None)
-        return dict(img_path=img_path, img_id=img_name, height=height,
-                    width=width, instances=instances)
+        return dict(
+            img_path=img_path,
+            img_id=img_name,
+            height=height,
+            width=width,
+            instances=instances)
 
     def filter_data(self) -> List[dict]:
         """Apply ``filter_cfg`` to the train split (see class docstring)."""

@@ -55,7 +55,8 @@ class CUHKSYSUDataset(PersonSearchDataset):
     """
 
     METAINFO = dict(
-        classes=('person', ), palette=[(220, 20, 60)],
+        classes=('person', ),
+        palette=[(220, 20, 60)],
         dataset_name='cuhk_sysu')
     GALLERY_SIZES = (50, 100, 500, 1000, 2000, 4000)
     SUBSETS = dict(
@@ -74,8 +75,8 @@ class CUHKSYSUDataset(PersonSearchDataset):
         self._protocols: Dict[Union[int, str], tuple] = {}
         metainfo = dict(gallery_size=gallery_size)
         metainfo.update(kwargs.pop('metainfo', None) or {})
-        super().__init__(split=split, data_prefix=data_prefix,
-                         metainfo=metainfo, **kwargs)
+        super().__init__(
+            split=split, data_prefix=data_prefix, metainfo=metainfo, **kwargs)
 
     # ----------------------------------------------------------- raw files
     def _ann_path(self, relative: str) -> str:
@@ -85,15 +86,15 @@ class CUHKSYSUDataset(PersonSearchDataset):
         """Images.mat as ``{img_name: (N, 4) float64 xywh boxes}``."""
         path = self._ann_path('annotation/Images.mat')
         images = records(
-            load_mat_key(path, 'Img', IMAGES_LAYOUT), ('imname', 'box'),
-            path, IMAGES_LAYOUT)
+            load_mat_key(path, 'Img', IMAGES_LAYOUT), ('imname', 'box'), path,
+            IMAGES_LAYOUT)
         scene_boxes = {}
         for image in images:
             boxes = records(image['box'], ('idlocate', ), path,
                             IMAGES_LAYOUT)['idlocate']
-            scene_boxes[mat_str(image['imname'])] = np.array(
-                [mat_box(box) for box in boxes],
-                dtype=np.float64).reshape(-1, 4)
+            scene_boxes[mat_str(
+                image['imname'])] = np.array([mat_box(box) for box in boxes],
+                                             dtype=np.float64).reshape(-1, 4)
         return scene_boxes
 
     def _read_test_names(self) -> List[str]:
@@ -113,8 +114,8 @@ class CUHKSYSUDataset(PersonSearchDataset):
             scenes = records(person['scene'], ('imname', 'idlocate'), path,
                              TRAIN_LAYOUT)
             for scene in scenes:
-                key = box_key(mat_str(scene['imname']),
-                              mat_box(scene['idlocate']))
+                key = box_key(
+                    mat_str(scene['imname']), mat_box(scene['idlocate']))
                 ids[key] = person_id
         return ids
 
@@ -140,8 +141,9 @@ class CUHKSYSUDataset(PersonSearchDataset):
                 f'{tuple(self.SUBSETS)}.')
         path = self._ann_path(relative)
         layout = f'key "{key}": {PROTOCOL_LAYOUT}'
-        items = records(load_mat_key(path, key, layout), ('Query', 'Gallery'),
-                        path, layout)
+        items = records(
+            load_mat_key(path, key, layout), ('Query', 'Gallery'), path,
+            layout)
         query_names, query_boxes, gallery_names, gallery_boxes = [], [], [], []
         for item in items:
             query = records(item['Query'], ('imname', 'idlocate'), path,
@@ -162,11 +164,11 @@ class CUHKSYSUDataset(PersonSearchDataset):
         num_gallery = len(gallery_names[0]) if gallery_names else 0
         gallery_array = np.empty((len(items), num_gallery), dtype=object)
         gallery_array[...] = gallery_names
-        protocol = (query_names,
-                    np.array(query_boxes, dtype=np.float64).reshape(-1, 4),
-                    gallery_array,
-                    np.array(gallery_boxes, dtype=np.float64).reshape(
-                        len(items), num_gallery, 4))
+        protocol = (query_names, np.array(query_boxes,
+                                          dtype=np.float64).reshape(-1, 4),
+                    gallery_array, np.array(gallery_boxes,
+                                            dtype=np.float64).reshape(
+                                                len(items), num_gallery, 4))
         self._protocols[name] = protocol
         return protocol
 
@@ -208,10 +210,11 @@ class CUHKSYSUDataset(PersonSearchDataset):
             boxes = scene_boxes[name]
             keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
             boxes = boxes[keep]
-            person_ids = np.array([ids.get(box_key(name, box), -1)
-                                   for box in boxes], dtype=np.int64)
-            infos[name] = self.make_data_info(name, boxes, person_ids,
-                                              clip=False)
+            person_ids = np.array(
+                [ids.get(box_key(name, box), -1) for box in boxes],
+                dtype=np.int64)
+            infos[name] = self.make_data_info(
+                name, boxes, person_ids, clip=False)
         if self.split != 'query':
             return list(infos.values())
         return self._query_infos(infos)
@@ -223,15 +226,18 @@ class CUHKSYSUDataset(PersonSearchDataset):
         for index, (name, box) in enumerate(zip(query_names, query_boxes)):
             data_info = copy.deepcopy(infos[name])
             x, y, w, h = box.tolist()
-            data_info.update(query_bbox=[x, y, x + w, y + h],
-                             query_person_id=index, query_index=index)
+            data_info.update(
+                query_bbox=[x, y, x + w, y + h],
+                query_person_id=index,
+                query_index=index)
             data_list.append(data_info)
         return data_list
 
     # ------------------------------------------------------------ protocol
     def get_gallery_protocol(
-            self, name: Union[int, str, None] = None
-    ) -> Tuple[np.ndarray, np.ndarray]:
+            self,
+            name: Union[int, str,
+                        None] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Which gallery images each query is searched in.
 
         Args:
@@ -251,8 +257,9 @@ class CUHKSYSUDataset(PersonSearchDataset):
         return self._query_indices(name, query_names,
                                    query_boxes), gallery_names
 
-    def get_gallery_query_boxes(
-            self, name: Union[int, str, None] = None) -> np.ndarray:
+    def get_gallery_query_boxes(self,
+                                name: Union[int, str,
+                                            None] = None) -> np.ndarray:
         """(Q, N, 4) float64 (x1, y1, x2, y2) box of the query person in
         each gallery image of :meth:`get_gallery_protocol`; NaN where the
         person is absent."""
@@ -267,8 +274,10 @@ class CUHKSYSUDataset(PersonSearchDataset):
         if name in self.GALLERY_SIZES:
             return np.arange(len(query_names), dtype=np.int64)
         main_names, main_boxes = self._read_protocol(50)[:2]
-        position = {box_key(n, b): i
-                    for i, (n, b) in enumerate(zip(main_names, main_boxes))}
+        position = {
+            box_key(n, b): i
+            for i, (n, b) in enumerate(zip(main_names, main_boxes))
+        }
         indices = []
         for query_name, query_box in zip(query_names, query_boxes):
             key = box_key(query_name, query_box)

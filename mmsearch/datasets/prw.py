@@ -85,8 +85,8 @@ class PRWDataset(PersonSearchDataset):
     def _read_frame_names(self, split: str) -> List[str]:
         """Frame names (with .jpg) of ``frame_train.mat`` /
         ``frame_test.mat``."""
-        file_name, key = (('frame_train.mat', 'img_index_train')
-                          if split == 'train' else
+        file_name, key = (('frame_train.mat',
+                           'img_index_train') if split == 'train' else
                           ('frame_test.mat', 'img_index_test'))
         names = load_mat_key(
             osp.join(self.data_root, file_name), key,
@@ -97,8 +97,7 @@ class PRWDataset(PersonSearchDataset):
         """Raw ids (N,) int64 and (N, 4) xywh boxes of one frame."""
         path = osp.join(self.data_root, 'annotations', frame + '.mat')
         array = np.asarray(
-            load_mat_key(path, FRAME_BOX_KEYS, FRAME_LAYOUT),
-            dtype=np.float64)
+            load_mat_key(path, FRAME_BOX_KEYS, FRAME_LAYOUT), dtype=np.float64)
         if array.size == 0:
             return np.zeros(0, np.int64), np.zeros((0, 4))
         if array.ndim != 2 or array.shape[1] != 5:
@@ -147,8 +146,8 @@ class PRWDataset(PersonSearchDataset):
             if id_map is not None:
                 person_ids = np.array([id_map.get(i, -1) for i in person_ids],
                                       dtype=np.int64)
-            infos[frame] = self.make_data_info(frame, boxes, person_ids,
-                                               clip=True)
+            infos[frame] = self.make_data_info(
+                frame, boxes, person_ids, clip=True)
             infos[frame]['cam_id'] = camera_id(frame)
         if self.split != 'query':
             return list(infos.values())
@@ -160,10 +159,10 @@ class PRWDataset(PersonSearchDataset):
     @staticmethod
     def _train_id_map(raw: Dict[str, tuple]) -> Dict[int, int]:
         """Labelled raw ids -> 0..K-1 in increasing raw order."""
-        labelled = sorted({
-            int(i)
-            for raw_ids, _ in raw.values() for i in raw_ids if i >= 0
-        })
+        labelled = sorted(
+            {int(i)
+             for raw_ids, _ in raw.values()
+             for i in raw_ids if i >= 0})
         return {raw_id: index for index, raw_id in enumerate(labelled)}
 
     def _query_info(self, frame_info: dict, index: int, person_id: int,
@@ -172,8 +171,10 @@ class PRWDataset(PersonSearchDataset):
         data_info = copy.deepcopy(frame_info)
         x, y, w, h = box_xywh.tolist()
         query_bbox = np.array([
-            max(x, 0.0), max(y, 0.0),
-            min(x + w, data_info['width']), min(y + h, data_info['height'])
+            max(x, 0.0),
+            max(y, 0.0),
+            min(x + w, data_info['width']),
+            min(y + h, data_info['height'])
         ])
         instances = data_info['instances']
         candidates = [

@@ -25,7 +25,8 @@ def instance_table(dataset) -> list:
     the images sorted too (comparison independent of file names)."""
     table = []
     for index in range(len(dataset)):
-        table.append(sorted(
-            tuple(inst['bbox']) + (inst['person_id'], )
-            for inst in dataset.get_data_info(index)['instances']))
+        table.append(
+            sorted(
+                tuple(inst['bbox']) + (inst['person_id'], )
+                for inst in dataset.get_data_info(index)['instances']))
     return sorted(table)

@@ -33,8 +33,12 @@ def box(*xywh):
 EMPTY = np.zeros((0, 0))
 SCENE = ('imname', 'idlocate', 'ishard')
 IMAGES = {
-    'a.jpg': [box(10, 10, 20, 40), box(40, 5, 15, 30), box(5, 5, 0, 10),
-              box(50, 20, 10, -3)],
+    'a.jpg': [
+        box(10, 10, 20, 40),
+        box(40, 5, 15, 30),
+        box(5, 5, 0, 10),
+        box(50, 20, 10, -3)
+    ],
     'b.jpg': [box(12, 8, 20, 40), box(30, 10, 10.6, 20)],
     'c.jpg': [box(0, 0, 10, 20)],
     'q1.jpg': [box(5, 5, 10, 20), box(20, 5, 10, 20)],
@@ -42,8 +46,10 @@ IMAGES = {
     'g2.jpg': [box(1, 1, 10, 20)],
 }
 QUERIES = [('q1.jpg', box(5, 5, 10, 20)), ('q1.jpg', box(20, 5, 10, 20))]
-GALLERY_BOXES = {('g1.jpg', 0): box(6, 6, 10, 20),
-                 ('g2.jpg', 1): box(1, 1, 10, 20)}
+GALLERY_BOXES = {
+    ('g1.jpg', 0): box(6, 6, 10, 20),
+    ('g2.jpg', 1): box(1, 1, 10, 20)
+}
 
 
 def protocol(query_indices, gallery_names, extra=None):
@@ -55,8 +61,8 @@ def protocol(query_indices, gallery_names, extra=None):
         gallery = structs([(g, GALLERY_BOXES.get((g, q), EMPTY), 0.0)
                            for g in gallery_names], SCENE)
         rows.append((query, gallery) + ((extra, ) if extra else ()))
-    return structs(rows, ('Query', 'Gallery') + (('occlusion', )
-                                                 if extra else ()))
+    return structs(rows, ('Query', 'Gallery') + (('occlusion', ) if extra else
+                                                 ()))
 
 
 def write_cuhk_fixture(root):
@@ -67,26 +73,37 @@ def write_cuhk_fixture(root):
     os.makedirs(osp.join(root, 'Image', 'SSM'))
     for name in IMAGES:
         write_image(osp.join(root, 'Image', 'SSM', name))
-    scipy.io.savemat(osp.join(annotation, 'Images.mat'), dict(Img=structs(
-        [(name, float(len(boxes)),
-          structs([(b, 0.0) for b in boxes], ('idlocate', 'ishard')))
-         for name, boxes in IMAGES.items()], ('imname', 'nAppear', 'box'))))
-    scipy.io.savemat(osp.join(annotation, 'pool.mat'),
-                     dict(pool=cells(['q1.jpg', 'g1.jpg', 'g2.jpg'])))
+    scipy.io.savemat(
+        osp.join(annotation, 'Images.mat'),
+        dict(
+            Img=structs([(name, float(len(boxes)),
+                          structs([(b, 0.0)
+                                   for b in boxes], ('idlocate', 'ishard')))
+                         for name, boxes in IMAGES.items()], ('imname',
+                                                              'nAppear',
+                                                              'box'))))
+    scipy.io.savemat(
+        osp.join(annotation, 'pool.mat'),
+        dict(pool=cells(['q1.jpg', 'g1.jpg', 'g2.jpg'])))
     train = [('p0', [('a.jpg', box(10, 10, 20, 40), 0.0),
                      ('b.jpg', box(12, 8, 20, 40), 0.0)]),
              ('p1', [('b.jpg', box(30, 10, 10, 20), 0.0)])]
     scipy.io.savemat(
         osp.join(annotation, 'test', 'train_test', 'Train.mat'),
-        dict(Train=cells([
-            structs([(idname, float(len(rows)), structs(rows, SCENE))],
-                    ('idname', 'nAppear', 'scene'))
-            for idname, rows in train])))
+        dict(
+            Train=cells([
+                structs([(idname, float(len(rows)),
+                          structs(rows, SCENE))], ('idname', 'nAppear',
+                                                   'scene'))
+                for idname, rows in train
+            ])))
     train_test = osp.join(annotation, 'test', 'train_test')
-    scipy.io.savemat(osp.join(train_test, 'TestG50.mat'), dict(
-        TestG50=protocol([0, 1], ['g1.jpg', 'g2.jpg'])))
-    scipy.io.savemat(osp.join(train_test, 'TestG100.mat'), dict(
-        TestG100=protocol([0, 1], ['g2.jpg', 'g1.jpg'])))
+    scipy.io.savemat(
+        osp.join(train_test, 'TestG50.mat'),
+        dict(TestG50=protocol([0, 1], ['g1.jpg', 'g2.jpg'])))
+    scipy.io.savemat(
+        osp.join(train_test, 'TestG100.mat'),
+        dict(TestG100=protocol([0, 1], ['g2.jpg', 'g1.jpg'])))
     scipy.io.savemat(
         osp.join(annotation, 'test', 'subset', 'Occlusion.mat'),
         dict(Occlusion1=protocol([1], ['g2.jpg', 'g1.jpg'], extra=1.0)))
@@ -99,10 +116,13 @@ def cuhk_root(tmp_path):
 
 
 def rows(dataset):
-    return {dataset.get_data_info(i)['img_id']: [
-        tuple(inst['bbox']) + (inst['person_id'], )
-        for inst in dataset.get_data_info(i)['instances']]
-        for i in range(len(dataset))}
+    return {
+        dataset.get_data_info(i)['img_id']: [
+            tuple(inst['bbox']) + (inst['person_id'], )
+            for inst in dataset.get_data_info(i)['instances']
+        ]
+        for i in range(len(dataset))
+    }
 
 
 def test_train_split_drops_empty_boxes_and_matches_int32_ids(cuhk_root):
@@ -124,7 +144,8 @@ def test_train_split_drops_empty_boxes_and_matches_int32_ids(cuhk_root):
 
 def test_filter_unlabelled_only_when_configured(cuhk_root):
     dataset = CUHKSYSUDataset(
-        split='train', data_root=cuhk_root,
+        split='train',
+        data_root=cuhk_root,
         filter_cfg=dict(filter_unlabelled=True))
     assert sorted(rows(dataset)) == ['a.jpg', 'b.jpg']
 
@@ -139,8 +160,8 @@ def test_gallery_split_uses_testg50_query_indices(cuhk_root):
 
 
 def test_query_split_and_gallery_protocols(cuhk_root):
-    dataset = CUHKSYSUDataset(split='query', data_root=cuhk_root,
-                              gallery_size=50)
+    dataset = CUHKSYSUDataset(
+        split='query', data_root=cuhk_root, gallery_size=50)
     assert len(dataset) == 2
     for index, expected_box in enumerate([[5, 5, 15, 25], [20, 5, 30, 25]]):
         info = dataset.get_data_info(index)
@@ -188,12 +209,13 @@ def test_missing_or_malformed_files_are_named(cuhk_root):
     os.remove(osp.join(annotation, 'pool.mat'))
     with pytest.raises(DatasetLayoutError, match=r'pool\.mat.*"pool"'):
         CUHKSYSUDataset(split='gallery', data_root=cuhk_root)
-    scipy.io.savemat(osp.join(annotation, 'Images.mat'),
-                     dict(Images=np.zeros((1, 1))))
+    scipy.io.savemat(
+        osp.join(annotation, 'Images.mat'), dict(Images=np.zeros((1, 1))))
     with pytest.raises(DatasetLayoutError, match=r'Images\.mat.*Img'):
         CUHKSYSUDataset(split='train', data_root=cuhk_root)
-    scipy.io.savemat(osp.join(annotation, 'Images.mat'), dict(
-        Img=structs([('a.jpg', 1.0)], ('imname', 'nAppear'))))
+    scipy.io.savemat(
+        osp.join(annotation, 'Images.mat'),
+        dict(Img=structs([('a.jpg', 1.0)], ('imname', 'nAppear'))))
     with pytest.raises(DatasetLayoutError, match=r"Images\.mat.*\['box'\]"):
         CUHKSYSUDataset(split='train', data_root=cuhk_root)
     with open(osp.join(annotation, 'Images.mat'), 'w') as file:
@@ -215,24 +237,28 @@ def test_synthetic_loader_returns_generated_boxes(tiny_synthetic):
     train, test, _, queries = plan_dataset(TINY)
 
     def planned(plans):
-        return sorted(sorted(
-            (float(p.box[0]), float(p.box[1]), float(p.box[0] + p.box[2]),
-             float(p.box[1] + p.box[3]), p.person_id) for p in plan.persons)
-            for plan in plans)
+        return sorted(
+            sorted(
+                (float(p.box[0]), float(p.box[1]), float(p.box[0] + p.box[2]),
+                 float(p.box[1] + p.box[3]), p.person_id)
+                for p in plan.persons) for plan in plans)
 
     data_root = osp.join(root, 'cuhk_sysu')
     train_set = CUHKSYSUDataset(split='train', data_root=data_root)
-    gallery_set = CUHKSYSUDataset(split='gallery', data_root=data_root,
-                                  gallery_size=50)
-    query_set = CUHKSYSUDataset(split='query', data_root=data_root,
-                                gallery_size=50)
+    gallery_set = CUHKSYSUDataset(
+        split='gallery', data_root=data_root, gallery_size=50)
+    query_set = CUHKSYSUDataset(
+        split='query', data_root=data_root, gallery_size=50)
     assert instance_table(train_set) == planned(train)
     assert instance_table(gallery_set) == planned(test)
     assert len(train_set) == counts['train_images'] == TINY.num_train_images
     assert len(gallery_set) == counts['gallery_images']
     assert len(query_set) == counts['queries'] == TINY.num_test_ids
-    train_ids = {i['person_id'] for k in range(len(train_set))
-                 for i in train_set.get_data_info(k)['instances']}
+    train_ids = {
+        i['person_id']
+        for k in range(len(train_set))
+        for i in train_set.get_data_info(k)['instances']
+    }
     assert train_ids == set(range(counts['train_ids'])) | {-1}
     # every query has its person in >= 1 gallery image of TestG50
     _, galleries = query_set.get_gallery_protocol(50)
@@ -242,6 +268,7 @@ def test_synthetic_loader_returns_generated_boxes(tiny_synthetic):
     for k in range(len(query_set)):
         info = query_set.get_data_info(k)
         assert info['img_id'] not in galleries[k]
-        matched = [i for i in info['instances']
-                   if i['bbox'] == info['query_bbox']]
+        matched = [
+            i for i in info['instances'] if i['bbox'] == info['query_bbox']
+        ]
         assert [i['person_id'] for i in matched] == [info['query_person_id']]

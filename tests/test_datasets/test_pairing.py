@@ -12,14 +12,19 @@ from mmsearch.datasets import (CUHKSYSUDataset, PairSampler,
                                PersonSearchPairDataset, pair_collate)
 from mmsearch.datasets.samplers import build_partner_table
 
-CONFIG = osp.join(osp.dirname(__file__), '..', '..', 'configs', '_base_',
-                  'datasets', 'synthetic.py')
+CONFIG = osp.join(
+    osp.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets',
+    'synthetic.py')
 
 
 def test_partner_table_hand_worked():
     offsets, partners = build_partner_table([
-        np.array([0, -1]), np.array([1, 0]), np.array([-1]),
-        np.array([1]), np.array([2])])
+        np.array([0, -1]),
+        np.array([1, 0]),
+        np.array([-1]),
+        np.array([1]),
+        np.array([2])
+    ])
     table = [partners[offsets[i]:offsets[i + 1]].tolist() for i in range(5)]
     # image 1 shares id 0 with image 0 and id 1 with image 3; images 2
     # (unlabelled only) and 4 (id 2 alone) have no partner
@@ -29,14 +34,17 @@ def test_partner_table_hand_worked():
 @pytest.fixture(scope='module')
 def pair_dataset(tiny_synthetic):
     root, _ = tiny_synthetic
-    train = CUHKSYSUDataset(split='train',
-                            data_root=osp.join(root, 'cuhk_sysu'))
+    train = CUHKSYSUDataset(
+        split='train', data_root=osp.join(root, 'cuhk_sysu'))
     return PersonSearchPairDataset(train, seed=5)
 
 
 def labelled(dataset, index):
-    return {i['person_id'] for i in dataset.get_data_info(index)['instances']
-            if i['person_id'] >= 0}
+    return {
+        i['person_id']
+        for i in dataset.get_data_info(index)['instances']
+        if i['person_id'] >= 0
+    }
 
 
 def test_every_pair_shares_a_labelled_id(pair_dataset):
@@ -48,27 +56,42 @@ def test_every_pair_shares_a_labelled_id(pair_dataset):
             assert labelled(train, anchor) & labelled(train, partner)
 
 
+def test_getitem_returns_anchor_then_partner(pair_dataset):
+    train = pair_dataset.dataset  # no pipeline: items are data infos
+    anchor, partner = pair_dataset[2]
+    assert anchor['img_id'] == train.get_data_info(2)['img_id']
+    assert (anchor['pair_position'], partner['pair_position']) == (0, 1)
+    partner_index = pair_dataset.draw_partner(2, pair_dataset.epoch)
+    assert partner['img_id'] == train.get_data_info(partner_index)['img_id']
+    anchor, partner = pair_dataset[(0, 5)]
+    assert [anchor['img_id'], partner['img_id']
+            ] == [train.get_data_info(i)['img_id'] for i in (0, 5)]
+
+
 def test_partner_draw_is_seeded_by_seed_epoch_index(pair_dataset):
-    draws = [[pair_dataset.draw_partner(i, epoch)
-              for i in range(len(pair_dataset))] for epoch in (0, 0, 1)]
+    draws = [[
+        pair_dataset.draw_partner(i, epoch) for i in range(len(pair_dataset))
+    ] for epoch in (0, 0, 1)]
     assert draws[0] == draws[1]
     assert draws[0] != draws[2]
     other_seed = PersonSearchPairDataset(pair_dataset.dataset, seed=6)
-    assert draws[0] != [other_seed.draw_partner(i, 0)
-                        for i in range(len(pair_dataset))]
+    assert draws[0] != [
+        other_seed.draw_partner(i, 0) for i in range(len(pair_dataset))
+    ]
 
 
 def test_image_without_partner_pairs_with_itself(pair_dataset):
-    with mock.patch.object(pair_dataset, 'partners',
-                           return_value=np.zeros(0, np.int64)):
+    with mock.patch.object(
+            pair_dataset, 'partners', return_value=np.zeros(0, np.int64)):
         assert pair_dataset.draw_partner(3, 0) == 3
 
 
 def test_pair_sampler_partitions_anchors_across_ranks(pair_dataset):
     per_rank = []
     for rank in range(2):
-        with mock.patch('mmengine.dataset.sampler.get_dist_info',
-                        return_value=(rank, 2)):
+        with mock.patch(
+                'mmengine.dataset.sampler.get_dist_info',
+                return_value=(rank, 2)):
             sampler = PairSampler(pair_dataset, shuffle=True, seed=1)
         sampler.set_epoch(4)
         per_rank.append(list(sampler))
@@ -101,8 +124,10 @@ def test_train_dataloader_batches_partners(tiny_synthetic):
         assert person_ids.dtype == torch.long
         assert len(person_ids) == len(sample.gt_instances.bboxes)
     for k in range(3):
-        ids = [set(samples[2 * k + j].gt_instances.person_ids.tolist()) -
-               {-1} for j in range(2)]
+        ids = [
+            set(samples[2 * k + j].gt_instances.person_ids.tolist()) - {-1}
+            for j in range(2)
+        ]
         assert ids[0] & ids[1]
 
 

@@ -37,23 +37,27 @@ def prw_root(tmp_path):
         os.makedirs(root / folder)
     for frame, (key, table) in FRAMES.items():
         write_image(str(root / 'frames' / f'{frame}.jpg'))
-        scipy.io.savemat(str(root / 'annotations' / f'{frame}.jpg.mat'),
-                         {key: np.array(table, dtype=np.float64)})
+        scipy.io.savemat(
+            str(root / 'annotations' / f'{frame}.jpg.mat'),
+            {key: np.array(table, dtype=np.float64)})
     names = list(FRAMES)
-    scipy.io.savemat(str(root / 'frame_train.mat'),
-                     dict(img_index_train=cells(names[:2])))
-    scipy.io.savemat(str(root / 'frame_test.mat'),
-                     dict(img_index_test=cells(names[2:])))
+    scipy.io.savemat(
+        str(root / 'frame_train.mat'), dict(img_index_train=cells(names[:2])))
+    scipy.io.savemat(
+        str(root / 'frame_test.mat'), dict(img_index_test=cells(names[2:])))
     with open(root / 'query_info.txt', 'w', newline='') as file:
         file.write(QUERY_LINES)
     return str(root)
 
 
 def rows(dataset):
-    return {dataset.get_data_info(i)['img_id']: [
-        tuple(inst['bbox']) + (inst['person_id'], )
-        for inst in dataset.get_data_info(i)['instances']]
-        for i in range(len(dataset))}
+    return {
+        dataset.get_data_info(i)['img_id']: [
+            tuple(inst['bbox']) + (inst['person_id'], )
+            for inst in dataset.get_data_info(i)['instances']
+        ]
+        for i in range(len(dataset))
+    }
 
 
 def test_train_split_clips_remaps_and_reads_fallback_keys(prw_root):
@@ -91,15 +95,15 @@ def test_query_split_reads_crlf_and_matches_by_iou(prw_root):
     assert second['img_id'] == 'c6s1_000040.jpg'
     assert (second['query_person_id'], second['query_index'],
             second['query_instance_index']) == (200, 1, 1)
-    strict = PRWDataset(split='query', data_root=prw_root,
-                        query_match_iou=0.99)
+    strict = PRWDataset(
+        split='query', data_root=prw_root, query_match_iou=0.99)
     assert strict.get_data_info(0)['query_instance_index'] == -1
 
 
 def test_box_iou_and_camera_id():
-    ious = box_iou(np.array([0., 0, 10, 10]),
-                   np.array([[0., 0, 10, 10], [5, 0, 15, 10], [20, 20, 30,
-                                                               30]]))
+    ious = box_iou(
+        np.array([0., 0, 10, 10]),
+        np.array([[0., 0, 10, 10], [5, 0, 15, 10], [20, 20, 30, 30]]))
     np.testing.assert_allclose(ious, [1.0, 50 / 150, 0.0])
     assert camera_id('c5s2_042630.jpg') == 5
     with pytest.raises(DatasetLayoutError, match='c<camera>'):
@@ -115,8 +119,8 @@ def test_bad_files_are_named(prw_root):
         PRWDataset(split='query', data_root=prw_root)
     annotation = osp.join(prw_root, 'annotations', 'c1s1_000010.jpg.mat')
     scipy.io.savemat(annotation, dict(boxes=np.zeros((1, 5))))
-    with pytest.raises(DatasetLayoutError,
-                       match=r'c1s1_000010\.jpg\.mat.*box_new'):
+    with pytest.raises(
+            DatasetLayoutError, match=r'c1s1_000010\.jpg\.mat.*box_new'):
         PRWDataset(split='train', data_root=prw_root)
     scipy.io.savemat(annotation, dict(box_new=np.zeros((1, 4))))
     with pytest.raises(DatasetLayoutError, match=r'shape \(1, 4\)'):
@@ -141,5 +145,6 @@ def test_synthetic_prw_matches_cuhk_layout(tiny_synthetic):
     assert sum(map(len, train_table)) == counts['train_boxes']
     assert {row[-1] for image in train_table for row in image} == \
         set(range(TINY.num_train_ids)) | {-1}
-    assert all(query.get_data_info(i)['query_instance_index'] >= 0
-               for i in range(len(query)))
+    assert all(
+        query.get_data_info(i)['query_instance_index'] >= 0
+        for i in range(len(query)))

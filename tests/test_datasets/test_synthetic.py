@@ -17,27 +17,35 @@ from mmsearch.datasets.synthetic import (SyntheticConfig,
                                          make_synthetic_dataset)
 
 REPO = osp.join(osp.dirname(__file__), '..', '..')
-SMALL = dict(num_train_ids=4, num_test_ids=3, num_train_images=6,
-             num_test_images=51, image_size=(64, 48), gallery_sizes=(50, ))
+SMALL = dict(
+    num_train_ids=4,
+    num_test_ids=3,
+    num_train_images=6,
+    num_test_images=51,
+    image_size=(64, 48),
+    gallery_sizes=(50, ))
 
 
 def all_files(root):
-    return sorted(osp.relpath(osp.join(d, f), root)
-                  for d, _, files in os.walk(root) for f in files)
+    return sorted(
+        osp.relpath(osp.join(d, f), root) for d, _, files in os.walk(root)
+        for f in files)
 
 
 def test_generation_is_deterministic_for_a_seed(tmp_path):
-    counts = [make_synthetic_dataset(str(tmp_path / name),
-                                     SyntheticConfig(**SMALL, seed=seed))
-              for name, seed in (('a', 0), ('b', 0), ('c', 1))]
+    counts = [
+        make_synthetic_dataset(
+            str(tmp_path / name), SyntheticConfig(**SMALL, seed=seed))
+        for name, seed in (('a', 0), ('b', 0), ('c', 1))
+    ]
     assert counts[0] == counts[1]
     files = all_files(tmp_path / 'a')
     assert files == all_files(tmp_path / 'b')
-    _, mismatch, errors = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'b',
-                                           files, shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(
+        tmp_path / 'a', tmp_path / 'b', files, shallow=False)
     assert mismatch == errors == []
-    _, mismatch, _ = filecmp.cmpfiles(tmp_path / 'a', tmp_path / 'c',
-                                      files, shallow=False)
+    _, mismatch, _ = filecmp.cmpfiles(
+        tmp_path / 'a', tmp_path / 'c', files, shallow=False)
     assert mismatch
 
 
@@ -63,8 +71,8 @@ def test_raw_layout_is_complete(tiny_synthetic):
 
 def test_subsets_map_to_main_queries(tiny_synthetic):
     root, _ = tiny_synthetic
-    queries = CUHKSYSUDataset(split='query', gallery_size=50,
-                              data_root=osp.join(root, 'cuhk_sysu'))
+    queries = CUHKSYSUDataset(
+        split='query', gallery_size=50, data_root=osp.join(root, 'cuhk_sysu'))
     for name in ('occlusion', 'resolution'):
         indices, galleries = queries.get_gallery_protocol(name)
         assert len(indices) == len(galleries) >= 1
@@ -75,8 +83,10 @@ def test_identities_are_distinguishable_by_colour(tiny_synthetic):
     """Nearest neighbour on a colour histogram of the crop finds a box of
     the same identity far more often than chance."""
     root, _ = tiny_synthetic
-    gallery = CUHKSYSUDataset(split='gallery', gallery_size=50,
-                              data_root=osp.join(root, 'cuhk_sysu'))
+    gallery = CUHKSYSUDataset(
+        split='gallery',
+        gallery_size=50,
+        data_root=osp.join(root, 'cuhk_sysu'))
     feats, ids = [], []
     for index in range(len(gallery)):
         info = gallery.get_data_info(index)
@@ -86,8 +96,9 @@ def test_identities_are_distinguishable_by_colour(tiny_synthetic):
                 continue
             x1, y1, x2, y2 = (int(v) for v in inst['bbox'])
             crop = image[y1:y2, x1:x2].reshape(-1, 3) // 64
-            hist = np.bincount(crop[:, 0] * 16 + crop[:, 1] * 4 + crop[:, 2],
-                               minlength=64).astype(float)
+            hist = np.bincount(
+                crop[:, 0] * 16 + crop[:, 1] * 4 + crop[:, 2],
+                minlength=64).astype(float)
             feats.append(hist / np.linalg.norm(hist))
             ids.append(inst['person_id'])
     feats, ids = np.array(feats), np.array(ids)
@@ -106,22 +117,25 @@ def test_bad_config_is_explained():
 
 def test_cli_counts_equal_synthetic_config_lengths(tmp_path, capsys):
     out_dir = str(tmp_path / 'synthetic')
-    argv = ['make_synthetic_dataset.py', out_dir, '--train-ids', '4',
-            '--test-ids', '3', '--train-images', '6', '--test-images', '51',
-            '--image-size', '64', '48', '--gallery-sizes', '50']
+    argv = [
+        'make_synthetic_dataset.py', out_dir, '--train-ids', '4', '--test-ids',
+        '3', '--train-images', '6', '--test-images', '51', '--image-size',
+        '64', '48', '--gallery-sizes', '50'
+    ]
     with mock.patch.object(sys, 'argv', argv):
-        runpy.run_path(osp.join(REPO, 'tools/misc/make_synthetic_dataset.py'),
-                       run_name='__main__')
+        runpy.run_path(
+            osp.join(REPO, 'tools/misc/make_synthetic_dataset.py'),
+            run_name='__main__')
     assert '"queries": 3' in capsys.readouterr().out
-    counts = make_synthetic_dataset(str(tmp_path / 'api'),
-                                    SyntheticConfig(**SMALL))
+    counts = make_synthetic_dataset(
+        str(tmp_path / 'api'), SyntheticConfig(**SMALL))
     cfg = Config.fromfile(
         osp.join(REPO, 'configs/_base_/datasets/synthetic.py'))
     lengths = {}
-    for name, dataset_cfg in (
-            ('train_images', cfg.train_dataloader.dataset.dataset),
-            ('gallery_images', cfg.test_dataloader.dataset),
-            ('queries', cfg.query_dataloader.dataset)):
+    for name, dataset_cfg in (('train_images',
+                               cfg.train_dataloader.dataset.dataset),
+                              ('gallery_images', cfg.test_dataloader.dataset),
+                              ('queries', cfg.query_dataloader.dataset)):
         dataset_cfg = dict(dataset_cfg, data_root=out_dir)
         dataset_type = dataset_cfg.pop('type')
         assert dataset_type == 'CUHKSYSUDataset'

@@ -9,16 +9,29 @@ from mmsearch.registry import TRANSFORMS
 
 def data_info(**extra):
     info = dict(
-        img_path='scene.jpg', img_id='scene.jpg', height=20, width=30,
-        img=np.zeros((20, 30, 3), np.uint8), img_shape=(20, 30),
+        img_path='scene.jpg',
+        img_id='scene.jpg',
+        height=20,
+        width=30,
+        img=np.zeros((20, 30, 3), np.uint8),
+        img_shape=(20, 30),
         ori_shape=(20, 30),
         instances=[
-            dict(bbox=[1., 2., 5., 9.], bbox_label=0, person_id=4,
-                 ignore_flag=0),
-            dict(bbox=[3., 3., 8., 8.], bbox_label=0, person_id=-1,
-                 ignore_flag=1),
-            dict(bbox=[10., 1., 20., 19.], bbox_label=0, person_id=-1,
-                 ignore_flag=0),
+            dict(
+                bbox=[1., 2., 5., 9.],
+                bbox_label=0,
+                person_id=4,
+                ignore_flag=0),
+            dict(
+                bbox=[3., 3., 8., 8.],
+                bbox_label=0,
+                person_id=-1,
+                ignore_flag=1),
+            dict(
+                bbox=[10., 1., 20., 19.],
+                bbox_label=0,
+                person_id=-1,
+                ignore_flag=0),
         ])
     info.update(extra)
     return info
@@ -47,9 +60,15 @@ def test_load_names_the_image_when_person_id_is_missing():
 def test_pack_splits_person_ids_like_boxes_and_keeps_query_meta():
     load = TRANSFORMS.build(dict(type='LoadPersonSearchAnnotations'))
     pack = TRANSFORMS.build(dict(type='PackPersonSearchInputs'))
-    packed = pack(load(data_info(
-        query_bbox=[1., 2., 5., 9.], query_person_id=4, query_index=7,
-        cam_id=2, pair_position=1, scale_factor=(1.0, 1.0))))
+    packed = pack(
+        load(
+            data_info(
+                query_bbox=[1., 2., 5., 9.],
+                query_person_id=4,
+                query_index=7,
+                cam_id=2,
+                pair_position=1,
+                scale_factor=(1.0, 1.0))))
     sample = packed['data_samples']
     assert packed['inputs'].shape == (3, 20, 30)
     assert sample.gt_instances.person_ids.dtype == torch.long

@@ -34,13 +34,16 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Draw person-search annotations to PNG files.')
     parser.add_argument('config', help='config file')
-    parser.add_argument('--output-dir', required=True,
-                        help='folder for the PNG files')
-    parser.add_argument('--split', choices=tuple(SPLIT_DATALOADERS),
-                        default='train')
+    parser.add_argument(
+        '--output-dir', required=True, help='folder for the PNG files')
+    parser.add_argument(
+        '--split', choices=tuple(SPLIT_DATALOADERS), default='train')
     parser.add_argument('--max-images', type=int, default=20)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config settings, key=value')
     return parser.parse_args()
 
 
@@ -107,8 +110,9 @@ def main() -> None:
         if image is None:
             raise OSError(f'Cannot read image {data_info["img_path"]}.')
         stem = osp.splitext(data_info['img_id'])[0]
-        cv2.imwrite(osp.join(args.output_dir, f'{index:05d}_{stem}.png'),
-                    draw_annotations(image, data_info))
+        cv2.imwrite(
+            osp.join(args.output_dir, f'{index:05d}_{stem}.png'),
+            draw_annotations(image, data_info))
     print(f'Wrote {count} images of the {args.split} split to '
           f'{args.output_dir}.')
 

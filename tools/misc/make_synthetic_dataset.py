@@ -20,29 +20,40 @@ def parse_args() -> argparse.Namespace:
     defaults = SyntheticConfig()
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('out_dir', help='folder to write the dataset into')
-    parser.add_argument('--format', choices=FORMATS, default='cuhk_sysu',
-                        help='raw layout; "both" writes OUT/cuhk_sysu and '
-                        'OUT/prw')
-    parser.add_argument('--train-ids', type=int,
-                        default=defaults.num_train_ids)
-    parser.add_argument('--test-ids', type=int, default=defaults.num_test_ids,
-                        help='test identities = number of queries')
-    parser.add_argument('--train-images', type=int,
-                        default=defaults.num_train_images)
-    parser.add_argument('--test-images', type=int,
-                        default=defaults.num_test_images,
-                        help='gallery images (at least 51)')
-    parser.add_argument('--image-size', type=int, nargs=2,
-                        default=defaults.image_size,
-                        metavar=('WIDTH', 'HEIGHT'))
-    parser.add_argument('--max-labelled', type=int,
-                        default=defaults.max_labelled)
-    parser.add_argument('--max-distractors', type=int,
-                        default=defaults.max_distractors)
-    parser.add_argument('--occlusion-prob', type=float,
-                        default=defaults.occlusion_prob)
-    parser.add_argument('--gallery-sizes', type=int, nargs='+',
-                        default=defaults.gallery_sizes)
+    parser.add_argument(
+        '--format',
+        choices=FORMATS,
+        default='cuhk_sysu',
+        help='raw layout; "both" writes OUT/cuhk_sysu and '
+        'OUT/prw')
+    parser.add_argument(
+        '--train-ids', type=int, default=defaults.num_train_ids)
+    parser.add_argument(
+        '--test-ids',
+        type=int,
+        default=defaults.num_test_ids,
+        help='test identities = number of queries')
+    parser.add_argument(
+        '--train-images', type=int, default=defaults.num_train_images)
+    parser.add_argument(
+        '--test-images',
+        type=int,
+        default=defaults.num_test_images,
+        help='gallery images (at least 51)')
+    parser.add_argument(
+        '--image-size',
+        type=int,
+        nargs=2,
+        default=defaults.image_size,
+        metavar=('WIDTH', 'HEIGHT'))
+    parser.add_argument(
+        '--max-labelled', type=int, default=defaults.max_labelled)
+    parser.add_argument(
+        '--max-distractors', type=int, default=defaults.max_distractors)
+    parser.add_argument(
+        '--occlusion-prob', type=float, default=defaults.occlusion_prob)
+    parser.add_argument(
+        '--gallery-sizes', type=int, nargs='+', default=defaults.gallery_sizes)
     parser.add_argument('--seed', type=int, default=defaults.seed)
     return parser.parse_args()
 

@@ -24,15 +24,12 @@ test_pipeline = [
 
 train_dataloader = dict(
     num_workers=1,
-    dataset=dict(
-        dataset=dict(data_root=data_root, pipeline=train_pipeline)))
+    dataset=dict(dataset=dict(data_root=data_root, pipeline=train_pipeline)))
 # TestG50 is always written by the generator (TestG100 only with more than
 # 100 test images).
 test_dataloader = dict(
     num_workers=1,
-    dataset=dict(
-        data_root=data_root, gallery_size=50, pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, gallery_size=50, pipeline=test_pipeline))
 query_dataloader = dict(
     num_workers=1,
-    dataset=dict(
-        data_root=data_root, gallery_size=50, pipeline=test_pipeline))
+    dataset=dict(data_root=data_root, gallery_size=50, pipeline=test_pipeline))

@@ -8,8 +8,9 @@ from mmengine.dataset import BaseDataset
 from mmsearch.registry import DATASETS
 
 
-def build_partner_table(person_ids_per_image: Sequence[np.ndarray]
-                        ) -> Tuple[np.ndarray, np.ndarray]:
+def build_partner_table(
+    person_ids_per_image: Sequence[np.ndarray]
+) -> Tuple[np.ndarray, np.ndarray]:
     """Images sharing at least one labelled person, in CSR form.
 
     Args:
@@ -70,8 +71,9 @@ class PersonSearchPairDataset:
                  seed: int = 0,
                  max_refetch: int = 100,
                  lazy_init: bool = False) -> None:
-        self.dataset = DATASETS.build(dataset) if isinstance(
-            dataset, dict) else dataset
+        if isinstance(dataset, dict):
+            dataset = DATASETS.build(dataset)
+        self.dataset = dataset
         self.seed = seed
         self.max_refetch = max_refetch
         self.epoch = 0
@@ -89,12 +91,15 @@ class PersonSearchPairDataset:
         if self._fully_initialized:
             return
         self.dataset.full_init()
-        self._offsets, self._partners = build_partner_table([
-            np.array([inst['person_id'] for inst in
-                      self.dataset.get_data_info(i)['instances']],
-                     dtype=np.int64) for i in range(len(self.dataset))
-        ])
+        self._offsets, self._partners = build_partner_table(
+            [self._person_ids(i) for i in range(len(self.dataset))])
         self._fully_initialized = True
+
+    def _person_ids(self, index: int) -> np.ndarray:
+        """(N,) person ids of image ``index`` of the wrapped dataset."""
+        instances = self.dataset.get_data_info(index)['instances']
+        return np.array([inst['person_id'] for inst in instances],
+                        dtype=np.int64)
 
     def set_epoch(self, epoch: int) -> None:
         """Set the epoch used by ``dataset[i]`` partner draws."""

@@ -2,5 +2,6 @@
 from .generator import FORMATS, make_synthetic_dataset, plan_dataset
 from .plan import SyntheticConfig
 
-__all__ = ['FORMATS', 'SyntheticConfig', 'make_synthetic_dataset',
-           'plan_dataset']
+__all__ = [
+    'FORMATS', 'SyntheticConfig', 'make_synthetic_dataset', 'plan_dataset'
+]

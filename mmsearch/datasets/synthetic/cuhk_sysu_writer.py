@@ -27,11 +27,12 @@ import scipy.io
 Row = Tuple[str, np.ndarray, int]  # (imname, xywh box or empty, ishard)
 
 
-def struct_array(rows: Sequence[Sequence[object]], fields: Sequence[str],
+def struct_array(rows: Sequence[Sequence[object]],
+                 fields: Sequence[str],
                  shape: Tuple[int, int] = None) -> np.ndarray:
     """A MATLAB struct array (record array with object fields)."""
-    array = np.empty(shape or (1, len(rows)),
-                     dtype=[(name, object) for name in fields])
+    array = np.empty(
+        shape or (1, len(rows)), dtype=[(name, object) for name in fields])
     for index, row in enumerate(rows):
         array.flat[index] = tuple(row)
     return array
@@ -58,28 +59,28 @@ def _scenes(rows: List[Row]) -> np.ndarray:
                         ('imname', 'idlocate', 'ishard'))
 
 
-def _protocol(queries: List[Tuple[Row, str]], galleries: List[List[Row]],
+def _protocol(queries: List[Tuple[Row, str]],
+              galleries: List[List[Row]],
               extra: Dict[str, List[object]] = None) -> np.ndarray:
     """1 x Q struct of (Query, Gallery[, extra fields])."""
     extra = extra or {}
     rows = []
-    for index, ((query, idname), gallery) in enumerate(
-            zip(queries, galleries)):
+    for index, ((query, idname),
+                gallery) in enumerate(zip(queries, galleries)):
         name, box, hard = query
-        query_struct = struct_array(
-            [(name, _box(box), float(hard), idname)],
-            ('imname', 'idlocate', 'ishard', 'idname'))
+        query_struct = struct_array([(name, _box(box), float(hard), idname)],
+                                    ('imname', 'idlocate', 'ishard', 'idname'))
         rows.append([query_struct, _scenes(gallery)] +
                     [values[index] for values in extra.values()])
     return struct_array(rows, ['Query', 'Gallery'] + list(extra))
 
 
 def write_cuhk_sysu_annotations(
-        root: str, images: List[Tuple[str, np.ndarray]],
-        test_names: List[str], train_persons: List[Tuple[str, List[Row]]],
-        test_persons: List[Tuple[str, List[Row]]],
-        protocols: Dict[object, Tuple[List[Tuple[Row, str]],
-                                      List[List[Row]]]]) -> None:
+    root: str, images: List[Tuple[str, np.ndarray]], test_names: List[str],
+    train_persons: List[Tuple[str, List[Row]]],
+    test_persons: List[Tuple[str, List[Row]]],
+    protocols: Dict[object, Tuple[List[Tuple[Row, str]], List[List[Row]]]]
+) -> None:
     """Write every CUHK-SYSU annotation file under ``root/annotation``.
 
     Args:
@@ -98,12 +99,11 @@ def write_cuhk_sysu_annotations(
     subset = osp.join(annotation, 'test', 'subset')
     for folder in (train_test, subset):
         os.makedirs(folder, exist_ok=True)
-    img = struct_array([
-        (name, float(len(boxes)),
-         struct_array([(_box(b), 0.0) for b in boxes], ('idlocate',
-                                                          'ishard')))
-        for name, boxes in images
-    ], ('imname', 'nAppear', 'box'))
+    img = struct_array([(name, float(len(boxes)),
+                         struct_array([(_box(b), 0.0) for b in boxes],
+                                      ('idlocate', 'ishard')))
+                        for name, boxes in images],
+                       ('imname', 'nAppear', 'box'))
     scipy.io.savemat(osp.join(annotation, 'Images.mat'), dict(Img=img))
 
     def persons(items):
@@ -113,21 +113,24 @@ def write_cuhk_sysu_annotations(
     fields = ('idname', 'nAppear', 'scene')
     scipy.io.savemat(
         osp.join(annotation, 'Person.mat'),
-        dict(Person=struct_array(persons(train_persons + test_persons),
-                                 fields)))
-    scipy.io.savemat(osp.join(annotation, 'pool.mat'),
-                     dict(pool=cell_array(test_names)))
+        dict(
+            Person=struct_array(persons(train_persons +
+                                        test_persons), fields)))
+    scipy.io.savemat(
+        osp.join(annotation, 'pool.mat'), dict(pool=cell_array(test_names)))
     scipy.io.savemat(
         osp.join(train_test, 'Train.mat'),
-        dict(Train=cell_array([struct_array([p], fields)
-                               for p in persons(train_persons)])))
+        dict(
+            Train=cell_array(
+                [struct_array([p], fields) for p in persons(train_persons)])))
     for name, (queries, galleries) in protocols.items():
         if name == 'occlusion':
             scipy.io.savemat(
                 osp.join(subset, 'Occlusion.mat'),
-                dict(Occlusion1=_protocol(
-                    queries, galleries,
-                    dict(occlusion=[1.0] * len(queries)))))
+                dict(
+                    Occlusion1=_protocol(queries, galleries,
+                                         dict(occlusion=[1.0] *
+                                              len(queries)))))
         elif name == 'resolution':
             scipy.io.savemat(
                 osp.join(subset, 'Resolution.mat'),

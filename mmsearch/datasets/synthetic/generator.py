@@ -16,8 +16,9 @@ FORMATS = ('cuhk_sysu', 'prw', 'both')
 NUM_CAMERAS = 6
 
 
-def plan_dataset(config: SyntheticConfig
-                 ) -> Tuple[List[ImagePlan], List[ImagePlan], list, list]:
+def plan_dataset(
+    config: SyntheticConfig
+) -> Tuple[List[ImagePlan], List[ImagePlan], list, list]:
     """Plan both splits and pick the queries.
 
     Returns:
@@ -31,16 +32,19 @@ def plan_dataset(config: SyntheticConfig
         config.num_train_images + config.num_test_images)
     looks = sample_appearances(rng, num_labelled + num_distractors)
     aspects = [look.aspect for look in looks]
-    train, next_distractor = plan_split(
-        rng, config, 'train', 0, config.num_train_ids,
-        config.num_train_images, aspects, num_labelled)
+    train, next_distractor = plan_split(rng, config, 'train', 0,
+                                        config.num_train_ids,
+                                        config.num_train_images, aspects,
+                                        num_labelled)
     test, _ = plan_split(rng, config, 'test', config.num_train_ids,
-                         config.num_test_ids, config.num_test_images,
-                         aspects, next_distractor)
+                         config.num_test_ids, config.num_test_images, aspects,
+                         next_distractor)
     queries = []
     for person_id in range(config.num_test_ids):
-        images = [i for i, plan in enumerate(test)
-                  if any(p.person_id == person_id for p in plan.persons)]
+        images = [
+            i for i, plan in enumerate(test)
+            if any(p.person_id == person_id for p in plan.persons)
+        ]
         queries.append((person_id, int(rng.choice(images))))
     return train, test, looks, queries
 
@@ -58,15 +62,22 @@ def _galleries(rng: np.random.Generator, test: List[ImagePlan],
     for person_id, query_image in queries:
         box = _person(test[query_image], person_id).box
         query_rows.append(((names[query_image], box, 0), f'p{person_id}'))
-        positives = [i for i, plan in enumerate(test) if i != query_image
-                     and any(p.person_id == person_id for p in plan.persons)]
-        negatives = [i for i in range(len(test))
-                     if i != query_image and i not in positives]
-        chosen = positives[:size] + list(rng.choice(
-            negatives, size - len(positives[:size]), replace=False))
+        positives = [
+            i for i, plan in enumerate(test)
+            if i != query_image and any(p.person_id == person_id
+                                        for p in plan.persons)
+        ]
+        negatives = [
+            i for i in range(len(test))
+            if i != query_image and i not in positives
+        ]
+        chosen = positives[:size] + list(
+            rng.choice(negatives, size - len(positives[:size]), replace=False))
         galleries.append([
-            (names[i], _person(test[i], person_id).box
-             if i in positives else None, 0) for i in chosen])
+            (names[i],
+             _person(test[i], person_id).box if i in positives else None, 0)
+            for i in chosen
+        ])
     return query_rows, galleries
 
 
@@ -105,17 +116,22 @@ def write_cuhk_sysu(root: str, config: SyntheticConfig, plans: tuple,
     protocols = {}
     for size in sorted({50, *config.gallery_sizes}):
         if size <= len(test) - 1:
-            protocols[size] = _galleries(np.random.default_rng(config.seed),
-                                         test, test_names, queries, size)
+            protocols[size] = _galleries(
+                np.random.default_rng(config.seed), test, test_names, queries,
+                size)
     subset_source = protocols[max(s for s in protocols if s <= 100)]
-    occluded = [i for i, (pid, image) in enumerate(queries)
-                if _person(test[image], pid).occluded]
-    areas = [int(np.prod(_person(test[image], pid).box[2:]))
-             for pid, image in queries]
-    small = sorted(np.argsort(areas, kind='stable')[:max(1, len(queries) //
-                                                         10)])
-    for name, chosen in (('occlusion', occluded or [0]),
-                         ('resolution', small)):
+    occluded = [
+        i for i, (pid, image) in enumerate(queries)
+        if _person(test[image], pid).occluded
+    ]
+    areas = [
+        int(np.prod(_person(test[image], pid).box[2:]))
+        for pid, image in queries
+    ]
+    num_small = max(1, len(queries) // 10)
+    small = sorted(np.argsort(areas, kind='stable')[:num_small].tolist())
+    subsets = dict(occlusion=occluded or [0], resolution=small)
+    for name, chosen in subsets.items():
         protocols[name] = ([subset_source[0][i] for i in chosen],
                            [subset_source[1][i] for i in chosen])
     write_cuhk_sysu_annotations(
@@ -134,24 +150,29 @@ def write_prw(root: str, config: SyntheticConfig, plans: tuple,
     """
     train, test, looks, queries = plans
     num_ids = config.num_train_ids + config.num_test_ids
-    raw_ids = rng.choice(np.arange(1, 3 * num_ids + 1), num_ids,
-                         replace=False)
-    names = [f'c{int(rng.integers(1, NUM_CAMERAS + 1))}s1_{i * 25:06d}.jpg'
-             for i in range(1, len(train) + len(test) + 1)]
+    raw_ids = rng.choice(np.arange(1, 3 * num_ids + 1), num_ids, replace=False)
+    names = [
+        f'c{int(rng.integers(1, NUM_CAMERAS + 1))}s1_{i * 25:06d}.jpg'
+        for i in range(1,
+                       len(train) + len(test) + 1)
+    ]
     _write_images(rng, osp.join(root, 'frames'), train + test, names, looks,
                   config)
     frames = []
     for index, plan in enumerate(train + test):
         offset = 0 if index < len(train) else config.num_train_ids
-        ids = [raw_ids[offset + p.person_id] if p.person_id >= 0 else
-               UNLABELLED_RAW_ID for p in plan.persons]
+        ids = [
+            raw_ids[offset +
+                    p.person_id] if p.person_id >= 0 else UNLABELLED_RAW_ID
+            for p in plan.persons
+        ]
         frames.append((names[index], np.array(ids),
                        np.array([p.box for p in plan.persons])))
     query_rows = [(int(raw_ids[config.num_train_ids + pid]),
                    _person(test[image], pid).box, names[len(train) + image])
                   for pid, image in queries]
-    write_prw_annotations(root, frames, names[:len(train)],
-                          names[len(train):], query_rows)
+    write_prw_annotations(root, frames, names[:len(train)], names[len(train):],
+                          query_rows)
 
 
 def count_summary(config: SyntheticConfig, plans: tuple) -> Dict[str, int]:
@@ -160,20 +181,19 @@ def count_summary(config: SyntheticConfig, plans: tuple) -> Dict[str, int]:
     return dict(
         train_images=len(train),
         train_boxes=sum(len(p.persons) for p in train),
-        train_labelled_boxes=sum(
-            q.person_id >= 0 for p in train for q in p.persons),
+        train_labelled_boxes=sum(q.person_id >= 0 for p in train
+                                 for q in p.persons),
         train_ids=config.num_train_ids,
         gallery_images=len(test),
         gallery_boxes=sum(len(p.persons) for p in test),
-        gallery_labelled_boxes=sum(
-            q.person_id >= 0 for p in test for q in p.persons),
+        gallery_labelled_boxes=sum(q.person_id >= 0 for p in test
+                                   for q in p.persons),
         queries=len(queries))
 
 
 def make_synthetic_dataset(out_dir: str,
                            config: SyntheticConfig = SyntheticConfig(),
-                           data_format: str = 'cuhk_sysu'
-                           ) -> Dict[str, int]:
+                           data_format: str = 'cuhk_sysu') -> Dict[str, int]:
     """Generate a dataset (deterministic for ``config.seed``).
 
     Args:

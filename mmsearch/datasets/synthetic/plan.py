@@ -43,14 +43,13 @@ class SyntheticConfig:
             (self.num_train_ids >= 1, 'num_train_ids >= 1'),
             (self.num_test_ids >= 1, 'num_test_ids >= 1'),
             (self.num_train_images >= 2, 'num_train_images >= 2'),
-            (self.num_test_images >= 51,
-             'num_test_images >= 51 (TestG50 needs 50 gallery images)'),
-            (2 * self.num_train_ids <= self.max_labelled *
-             self.num_train_images,
+            (self.num_test_images
+             >= 51, 'num_test_images >= 51 (TestG50 needs 50 gallery images)'),
+            (2 * self.num_train_ids
+             <= self.max_labelled * self.num_train_images,
              'room for every train identity twice (2 x num_train_ids <= '
              'max_labelled x num_train_images)'),
-            (2 * self.num_test_ids <= self.max_labelled *
-             self.num_test_images,
+            (2 * self.num_test_ids <= self.max_labelled * self.num_test_images,
              'room for every test identity twice'),
             (min(self.image_size) >= 48, 'image_size sides >= 48 px'),
         ]
@@ -89,8 +88,8 @@ class ImagePlan:
     persons: List[PersonPlacement] = field(default_factory=list)
 
 
-def assign_identities(rng: np.random.Generator, num_ids: int,
-                      num_images: int, max_labelled: int) -> List[List[int]]:
+def assign_identities(rng: np.random.Generator, num_ids: int, num_images: int,
+                      max_labelled: int) -> List[List[int]]:
     """Labelled ids of each image: every id in >= 2 distinct images.
 
     Each image first gets 1..``max_labelled`` slots; every id is dealt into
@@ -103,21 +102,22 @@ def assign_identities(rng: np.random.Generator, num_ids: int,
     images: List[List[int]] = [[] for _ in range(num_images)]
     for person_id in rng.permutation(num_ids):
         for _ in range(2):
-            free = [i for i in range(num_images)
-                    if person_id not in images[i]
-                    and len(images[i]) < max_labelled]
+            free = [
+                i for i in range(num_images)
+                if person_id not in images[i] and len(images[i]) < max_labelled
+            ]
             # prefer images that still have slots of their drawn capacity
             preferred = [i for i in free if len(images[i]) < capacity[i]]
             images[int(rng.choice(preferred or free))].append(int(person_id))
     for index, ids in enumerate(images):
         while len(ids) < capacity[index]:
-            ids.append(int(rng.choice(
-                [i for i in range(num_ids) if i not in ids])))
+            ids.append(
+                int(rng.choice([i for i in range(num_ids) if i not in ids])))
     return images
 
 
-def place_boxes(rng: np.random.Generator, count: int,
-                image_size: Tuple[int, int],
+def place_boxes(rng: np.random.Generator, count: int, image_size: Tuple[int,
+                                                                        int],
                 aspects: List[float]) -> List[np.ndarray]:
     """Draw ``count`` standing-person boxes (x, y, w, h) inside the image.
 
@@ -131,8 +131,11 @@ def place_boxes(rng: np.random.Generator, count: int,
             box_h = int(rng.uniform(0.35, 0.8) * height)
             box_w = max(8, int(box_h * aspect))
             x = int(rng.integers(0, max(1, width - box_w)))
-            y = int(rng.integers(max(0, int(0.9 * height) - box_h),
-                                 max(1, height - box_h) + 1))
+            y = int(
+                rng.integers(
+                    max(0,
+                        int(0.9 * height) - box_h),
+                    max(1, height - box_h) + 1))
             y = min(y, height - box_h)
             box = np.array([x, y, box_w, box_h])
             if all(_iou_xywh(box, other) <= 0.3 for other in boxes):
@@ -151,8 +154,8 @@ def _iou_xywh(a: np.ndarray, b: np.ndarray) -> float:
 
 def plan_split(rng: np.random.Generator, config: SyntheticConfig, split: str,
                first_identity: int, num_ids: int, num_images: int,
-               aspects: List[float], next_distractor: int
-               ) -> Tuple[List[ImagePlan], int]:
+               aspects: List[float],
+               next_distractor: int) -> Tuple[List[ImagePlan], int]:
     """Plan the images of one split.
 
     Args:
@@ -177,10 +180,13 @@ def plan_split(rng: np.random.Generator, config: SyntheticConfig, split: str,
                             [aspects[identities[i]] for i in order])
         plan = ImagePlan(split)
         for box, index in zip(boxes, order):
-            plan.persons.append(PersonPlacement(
-                identity=identities[index], person_id=person_ids[index],
-                box=box, occluded=bool(rng.random() < config.occlusion_prob),
-                lighting=float(rng.uniform(0.7, 1.3)),
-                mirrored=bool(rng.random() < 0.5)))
+            plan.persons.append(
+                PersonPlacement(
+                    identity=identities[index],
+                    person_id=person_ids[index],
+                    box=box,
+                    occluded=bool(rng.random() < config.occlusion_prob),
+                    lighting=float(rng.uniform(0.7, 1.3)),
+                    mirrored=bool(rng.random() < 0.5)))
         plans.append(plan)
     return plans, next_distractor

@@ -18,8 +18,8 @@ from .cuhk_sysu_writer import cell_array
 UNLABELLED_RAW_ID = -2
 
 
-def write_prw_annotations(root: str,
-                          frames: List[Tuple[str, np.ndarray, np.ndarray]],
+def write_prw_annotations(root: str, frames: List[Tuple[str, np.ndarray,
+                                                        np.ndarray]],
                           train_frames: List[str], test_frames: List[str],
                           queries: List[Tuple[int, np.ndarray, str]]) -> None:
     """Write every PRW annotation file under ``root``.
@@ -35,14 +35,17 @@ def write_prw_annotations(root: str,
     annotations = osp.join(root, 'annotations')
     os.makedirs(annotations, exist_ok=True)
     for name, raw_ids, boxes in frames:
-        table = np.concatenate(
-            [np.asarray(raw_ids, np.float64).reshape(-1, 1),
-             np.asarray(boxes, np.float64).reshape(-1, 4)], axis=1)
-        scipy.io.savemat(osp.join(annotations, name + '.mat'),
-                         dict(box_new=table))
-    for file_name, key, names in (
-            ('frame_train.mat', 'img_index_train', train_frames),
-            ('frame_test.mat', 'img_index_test', test_frames)):
+        table = np.concatenate([
+            np.asarray(raw_ids, np.float64).reshape(-1, 1),
+            np.asarray(boxes, np.float64).reshape(-1, 4)
+        ],
+                               axis=1)
+        scipy.io.savemat(
+            osp.join(annotations, name + '.mat'), dict(box_new=table))
+    for file_name, key, names in (('frame_train.mat', 'img_index_train',
+                                   train_frames),
+                                  ('frame_test.mat', 'img_index_test',
+                                   test_frames)):
         scipy.io.savemat(
             osp.join(root, file_name),
             {key: cell_array([osp.splitext(n)[0] for n in names])})

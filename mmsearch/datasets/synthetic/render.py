@@ -35,8 +35,11 @@ class Appearance:
 
 def _colour(rng: np.random.Generator) -> Tuple[int, int, int]:
     """A saturated random colour (BGR) drawn in HSV."""
-    hsv = np.array([[[rng.integers(0, 180), rng.integers(90, 256),
-                      rng.integers(70, 256)]]], dtype=np.uint8)
+    hsv = np.array(
+        [[[rng.integers(0, 180),
+           rng.integers(90, 256),
+           rng.integers(70, 256)]]],
+        dtype=np.uint8)
     return tuple(int(v) for v in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
@@ -46,16 +49,18 @@ def sample_appearances(rng: np.random.Generator,
     looks = []
     for _ in range(count):
         skin_tone = rng.uniform(0.45, 1.0)
-        looks.append(Appearance(
-            top=_colour(rng), bottom=_colour(rng),
-            pattern_colour=_colour(rng),
-            skin=tuple(int(v * skin_tone) for v in (150, 180, 230)),
-            hair=tuple(int(v) for v in rng.integers(10, 120, 3)),
-            shoes=tuple(int(v) for v in rng.integers(0, 90, 3)),
-            pattern=str(rng.choice(PATTERNS)),
-            aspect=float(rng.uniform(0.3, 0.45)),
-            torso_ratio=float(rng.uniform(0.3, 0.4)),
-            bag=bool(rng.random() < 0.4)))
+        looks.append(
+            Appearance(
+                top=_colour(rng),
+                bottom=_colour(rng),
+                pattern_colour=_colour(rng),
+                skin=tuple(int(v * skin_tone) for v in (150, 180, 230)),
+                hair=tuple(int(v) for v in rng.integers(10, 120, 3)),
+                shoes=tuple(int(v) for v in rng.integers(0, 90, 3)),
+                pattern=str(rng.choice(PATTERNS)),
+                aspect=float(rng.uniform(0.3, 0.45)),
+                torso_ratio=float(rng.uniform(0.3, 0.4)),
+                bag=bool(rng.random() < 0.4)))
     return looks
 
 
@@ -106,33 +111,39 @@ def draw_person(image: np.ndarray, look: Appearance, box: np.ndarray,
         draw(canvas, _shade(colour, lighting))
         draw(mask, 255)
 
-    fill(lambda im, c: cv2.ellipse(im, (cx, head_h // 2 + 1),
-                                   (max(2, w // 6), head_h // 2), 0, 0, 360,
-                                   c, -1), look.skin)
-    fill(lambda im, c: cv2.ellipse(im, (cx, head_h // 3 + 1),
-                                   (max(2, w // 6), max(1, head_h // 3)), 0,
-                                   180, 360, c, -1), look.hair)
-    fill(lambda im, c: cv2.rectangle(im, (cx - half, torso_top),
-                                     (cx + half, torso_bottom), c, -1),
-         look.top)
-    _draw_pattern(canvas, look, (cx - half, torso_top, cx + half,
-                                 torso_bottom), lighting)
+    fill(
+        lambda im, c: cv2.ellipse(im, (cx, head_h // 2 + 1), (max(
+            2, w // 6), head_h // 2), 0, 0, 360, c, -1), look.skin)
+    fill(
+        lambda im, c: cv2.ellipse(im, (cx, head_h // 3 + 1), (max(
+            2, w // 6), max(1, head_h // 3)), 0, 180, 360, c, -1), look.hair)
+    fill(
+        lambda im, c: cv2.rectangle(im, (cx - half, torso_top),
+                                    (cx + half, torso_bottom), c, -1),
+        look.top)
+    _draw_pattern(canvas, look,
+                  (cx - half, torso_top, cx + half, torso_bottom), lighting)
     for side in (-1, 1):  # arms and legs
         arm_x = cx + side * (half + max(1, w // 12))
-        fill(lambda im, c: cv2.line(im, (arm_x, torso_top + 2),
-                                    (arm_x, torso_bottom), c,
-                                    max(1, w // 8)), look.top)
+        fill(
+            lambda im, c: cv2.line(im, (arm_x, torso_top + 2),
+                                   (arm_x, torso_bottom), c, max(1, w // 8)),
+            look.top)
         leg_x = cx + side * max(1, half // 2)
-        fill(lambda im, c: cv2.line(im, (leg_x, torso_bottom),
-                                    (leg_x, h - 3), c, max(2, w // 5)),
-             look.bottom)
-        fill(lambda im, c: cv2.line(im, (leg_x, h - 3), (leg_x + side * 2,
-                                                          h - 1), c,
-                                    max(2, w // 5)), look.shoes)
+        fill(
+            lambda im, c: cv2.line(im, (leg_x, torso_bottom),
+                                   (leg_x, h - 3), c, max(2, w // 5)),
+            look.bottom)
+        fill(
+            lambda im, c: cv2.line(im, (leg_x, h - 3),
+                                   (leg_x + side * 2, h - 1), c, max(
+                                       2, w // 5)), look.shoes)
     if look.bag:
-        fill(lambda im, c: cv2.rectangle(
-            im, (cx + half - 2, (torso_top + torso_bottom) // 2),
-            (min(w - 1, cx + half + w // 5), torso_bottom + h // 10), c, -1),
+        fill(
+            lambda im, c: cv2.rectangle(im, (cx + half - 2,
+                                             (torso_top + torso_bottom) // 2),
+                                        (min(w - 1, cx + half + w // 5),
+                                         torso_bottom + h // 10), c, -1),
             look.pattern_colour)
     if mirrored:
         canvas, mask = canvas[:, ::-1], mask[:, ::-1]
@@ -155,10 +166,9 @@ def _draw_pattern(canvas: np.ndarray, look: Appearance,
             cv2.rectangle(canvas, (xx, y1), (xx + step - 1, y2), colour, -1)
     elif look.pattern == 'checks':
         for yy in range(y1, y2, step):
-            for xx in range(x1 + ((yy - y1) // step % 2) * step, x2,
-                            2 * step):
-                cv2.rectangle(canvas, (xx, yy), (xx + step - 1,
-                                                 yy + step - 1), colour, -1)
+            for xx in range(x1 + ((yy - y1) // step % 2) * step, x2, 2 * step):
+                cv2.rectangle(canvas, (xx, yy), (xx + step - 1, yy + step - 1),
+                              colour, -1)
     elif look.pattern == 'twotone':
         cv2.rectangle(canvas, ((x1 + x2) // 2, y1), (x2, y2), colour, -1)
 
@@ -175,8 +185,7 @@ def draw_occluder(rng: np.random.Generator, image: np.ndarray,
     else:  # something at one side: a pole, a sign
         cover = int(w * rng.uniform(0.2, 0.45))
         left = x if rng.random() < 0.5 else x + w - cover
-        cv2.rectangle(image, (left, y - 5), (left + cover, y + h), colour,
-                      -1)
+        cv2.rectangle(image, (left, y - 5), (left + cover, y + h), colour, -1)
 
 
 def render_image(rng: np.random.Generator, plan: ImagePlan,
@@ -186,8 +195,8 @@ def render_image(rng: np.random.Generator, plan: ImagePlan,
     width, height = image_size
     image = draw_background(rng, width, height)
     for person in sorted(plan.persons, key=lambda p: p.box[1] + p.box[3]):
-        draw_person(image, looks[person.identity], person.box,
-                    person.lighting, person.mirrored)
+        draw_person(image, looks[person.identity], person.box, person.lighting,
+                    person.mirrored)
         if person.occluded:
             draw_occluder(rng, image, person.box)
     return image

@@ -7,10 +7,10 @@ from mmdet.datasets.transforms import PackDetInputs
 
 from mmsearch.registry import TRANSFORMS
 
-PERSON_SEARCH_META_KEYS = (
-    'img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor', 'flip',
-    'flip_direction', 'cam_id', 'query_bbox', 'query_person_id',
-    'query_index', 'pair_index', 'pair_position')
+PERSON_SEARCH_META_KEYS = ('img_id', 'img_path', 'ori_shape', 'img_shape',
+                           'scale_factor', 'flip', 'flip_direction', 'cam_id',
+                           'query_bbox', 'query_person_id', 'query_index',
+                           'pair_index', 'pair_position')
 
 
 @TRANSFORMS.register_module()
@@ -54,6 +54,5 @@ class PackPersonSearchInputs(PackDetInputs):
             data_sample.ignored_instances.person_ids = torch.from_numpy(
                 person_ids[ignore_flags])
         else:
-            data_sample.gt_instances.person_ids = torch.from_numpy(
-                person_ids)
+            data_sample.gt_instances.person_ids = torch.from_numpy(person_ids)
         return packed

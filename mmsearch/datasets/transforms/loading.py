@@ -38,8 +38,7 @@ class LoadPersonSearchAnnotations(LoadAnnotations):
                     f'"person_id"; expected keys bbox, bbox_label, '
                     f'person_id, ignore_flag.')
         results['gt_person_ids'] = np.array(
-            [instance['person_id'] for instance in instances],
-            dtype=np.int64)
+            [instance['person_id'] for instance in instances], dtype=np.int64)
 
     def transform(self, results: dict) -> dict:
         """Load the annotations selected by the ``with_*`` flags.
