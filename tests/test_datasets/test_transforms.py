@@ -82,3 +82,12 @@ def test_pack_splits_person_ids_like_boxes_and_keeps_query_meta():
             meta['pair_position']) == (4, 7, 2, 1)
     assert meta['img_id'] == 'scene.jpg'
     assert 'pair_index' not in meta  # absent keys are not invented
+
+
+def test_pack_refuses_person_ids_out_of_step_with_boxes():
+    load = TRANSFORMS.build(dict(type='LoadPersonSearchAnnotations'))
+    pack = TRANSFORMS.build(dict(type='PackPersonSearchInputs'))
+    results = load(data_info())
+    results['gt_person_ids'] = results['gt_person_ids'][:2]
+    with pytest.raises(ValueError, match=r'2 gt_person_ids but 3 gt_bboxes'):
+        pack(results)

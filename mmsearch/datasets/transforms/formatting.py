@@ -20,7 +20,9 @@ class PackPersonSearchInputs(PackDetInputs):
     ``gt_person_ids`` (N,) becomes ``data_sample.gt_instances.person_ids``
     (LongTensor, -1 = unlabelled); instances flagged in ``gt_ignore_flags``
     go to ``data_sample.ignored_instances.person_ids`` like the other
-    fields. The meta keys present in ``results`` among
+    fields. ``gt_person_ids`` must stay aligned with ``gt_bboxes``: box
+    filtering transforms (``RandomCrop``, ``FilterAnnotations``) are not
+    supported and raise here. The meta keys present in ``results`` among
     :data:`PERSON_SEARCH_META_KEYS` go to the sample's metainfo.
 
     Args:
@@ -46,6 +48,14 @@ class PackPersonSearchInputs(PackDetInputs):
         if 'gt_person_ids' not in results:
             return packed
         person_ids = np.asarray(results['gt_person_ids'], dtype=np.int64)
+        num_boxes = len(results.get('gt_bboxes', person_ids))
+        if len(person_ids) != num_boxes:
+            raise ValueError(
+                f'PackPersonSearchInputs: {len(person_ids)} gt_person_ids '
+                f'but {num_boxes} gt_bboxes in {results.get("img_path")}; '
+                f'a transform dropped boxes without gt_person_ids (box '
+                f'filtering transforms such as RandomCrop or '
+                f'FilterAnnotations are not supported).')
         data_sample = packed['data_samples']
         if 'gt_ignore_flags' in results:
             ignore_flags = np.asarray(results['gt_ignore_flags'], dtype=bool)
