@@ -91,6 +91,7 @@ def evaluate_detection(gt_boxes: Sequence[np.ndarray],
         is_tp = np.concatenate(is_tp) if is_tp else np.zeros(0, bool)
         scores = np.concatenate(scores) if scores else np.zeros(0)
         recall = is_tp.sum() / num_gts if num_gts else 0.0
-        results[f'AP{suffix}'] = average_precision(is_tp, scores) * recall
+        results[f'AP{suffix}'] = float(
+            average_precision(is_tp, scores) * recall)
         results[f'recall{suffix}'] = float(recall)
     return results
