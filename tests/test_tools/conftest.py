@@ -56,7 +56,10 @@ test_dataloader = dict(
 test_cfg = dict(query_dataloader=dict(
     num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=small_test)))
-model = dict(test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=30)))
+test_evaluator = dict(gallery_sizes=(50, ))  # the tiny set has TestG50 only
+# Keep every detection (the metric applies det_thresh itself).
+model = dict(test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=30),
+                           rcnn=dict(score_thr=0.0, max_per_img=20)))
 """
 
 
@@ -118,3 +121,16 @@ def trained_work_dir(tiny_config, tmp_path_factory) -> str:
     work_dir = str(tmp_path_factory.mktemp('work_dir'))
     run_tool(['tools/train.py', tiny_config, '--work-dir', work_dir])
     return work_dir
+
+
+@pytest.fixture(scope='session')
+def published_checkpoint(trained_work_dir, tmp_path_factory) -> str:
+    """The trained checkpoint through publish_model.py (meta+state_dict)."""
+    out = str(tmp_path_factory.mktemp('published') / 'dcinet_tiny.pth')
+    result = run_tool([
+        'tools/model_converters/publish_model.py',
+        osp.join(trained_work_dir, f'iter_{TRAIN_ITERS}.pth'), out
+    ])
+    final = result.stdout.strip().split()[-1]
+    assert osp.isfile(final), result.stdout
+    return final

@@ -134,8 +134,12 @@ def train(cfg: Config, init_checkpoint: str) -> str:
 
 
 def metric_value(metrics: dict, key: str) -> float:
-    """The metric whose name ends with ``key`` (e.g. 'mAP', 'top1')."""
-    found = [v for k, v in metrics.items() if k.split('/')[-1] == key]
+    """The first search metric named ``key`` ('mAP', 'top1'), e.g.
+    ``cuhk/mAP@50`` or ``prw/mAP`` (CBGM re-ranking excluded)."""
+    found = [
+        v for k, v in metrics.items()
+        if not k.startswith('cbgm') and k.split('/')[-1].split('@')[0] == key
+    ]
     if not found:
         raise KeyError(f'no metric named {key} in {sorted(metrics)}')
     return float(found[0])

@@ -1,0 +1,90 @@
+"""tools/search_demo.py and tools/analysis_tools/benchmark.py."""
+import json
+import os
+import os.path as osp
+import re
+import shutil
+
+import cv2
+import pytest
+from conftest import run_tool
+from mmengine.config import Config
+
+from mmsearch.registry import DATASETS
+
+
+def _first_query(tiny_config):
+    cfg = Config.fromfile(tiny_config)
+    queries = DATASETS.build(cfg.test_cfg.query_dataloader.dataset)
+    return queries.get_data_info(0)
+
+
+def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
+                                          tmp_path):
+    query = _first_query(tiny_config)
+    gallery = tmp_path / 'gallery'
+    gallery.mkdir()
+    folder = osp.dirname(query['img_path'])
+    names = sorted(n for n in os.listdir(folder)
+                   if n != osp.basename(query['img_path']))[:3]
+    for name in names:
+        shutil.copy(osp.join(folder, name), gallery / name)
+    out_file = str(tmp_path / 'search.png')
+    result = run_tool([
+        'tools/search_demo.py', tiny_config, published_checkpoint,
+        '--query-image', query['img_path'], '--query-box',
+        *[str(v) for v in query['query_bbox']], '--gallery',
+        str(gallery), '--score-thr', '0', '--topk', '4', '--out-file',
+        out_file
+    ])
+    rows = [
+        line.split() for line in result.stdout.splitlines()
+        if re.match(r'^\s*\d+\s+-?\d', line)
+    ]
+    assert [int(r[0]) for r in rows] == list(range(1, len(rows) + 1))
+    assert 1 <= len(rows) <= 4
+    sims = [float(r[1]) for r in rows]
+    assert sims == sorted(sims, reverse=True)
+    assert all(r[-1].endswith(tuple(names)) for r in rows)
+    drawn = cv2.imread(out_file)
+    # One row of 200 x (240 + 24) tiles: the query crop, then the matches.
+    assert drawn.shape == (264, 200 * (1 + len(rows)), 3)
+
+
+def test_demo_rejects_a_bad_box(published_checkpoint, tiny_config, tmp_path):
+    query = _first_query(tiny_config)
+    result = run_tool([
+        'tools/search_demo.py', tiny_config, published_checkpoint,
+        '--query-image', query['img_path'], '--query-box', '50', '50', '10',
+        '10', '--gallery',
+        osp.dirname(query['img_path'])
+    ],
+                      check=False,
+                      timeout=120)
+    assert result.returncode != 0 and 'x2 > x1' in result.stderr
+
+
+def test_benchmark_random_images(published_checkpoint, tiny_config,
+                                 tmp_path):
+    out = str(tmp_path / 'bench.json')
+    result = run_tool([
+        'tools/analysis_tools/benchmark.py', tiny_config,
+        published_checkpoint, '--shape', '96', '128', '--num-images', '2',
+        '--num-warmup', '1', '--out', out
+    ])
+    with open(out) as f:
+        figures = json.load(f)
+    assert figures['num_images'] == 2 and figures['device'] == 'cpu'
+    assert figures['images_per_second'] > 0
+    assert figures['seconds_per_image'] * figures[
+        'images_per_second'] == pytest.approx(1.0)
+    assert figures['peak_memory_mib'] > 50  # a torch process holds more
+    assert 'images/s' in result.stdout and 'random 96x128' in result.stdout
+
+
+def test_benchmark_test_images(tiny_config):
+    result = run_tool([
+        'tools/analysis_tools/benchmark.py', tiny_config, '--num-images',
+        '1', '--num-warmup', '0'
+    ])
+    assert re.search(r'\d+\.\d+ images/s .* on test images', result.stdout)

@@ -1,0 +1,83 @@
+"""tools/test.py and load_from with a published checkpoint."""
+import os.path as osp
+import pickle
+
+import pytest
+import torch
+from conftest import TRAIN_ITERS, run_tool
+
+from mmsearch.registry import DATASETS
+
+
+def test_published_checkpoint_is_meta_and_weights(published_checkpoint,
+                                                  trained_work_dir):
+    published = torch.load(published_checkpoint, weights_only=True)
+    trained = torch.load(
+        osp.join(trained_work_dir, f'iter_{TRAIN_ITERS}.pth'),
+        weights_only=True)
+    assert set(published) == {'meta', 'state_dict'}
+    assert sorted(published['state_dict']) == sorted(trained['state_dict'])
+    for name, value in trained['state_dict'].items():
+        assert torch.equal(published['state_dict'][name], value), name
+
+
+def test_test_tool_evaluates_and_dumps(published_checkpoint, tiny_config,
+                                       tmp_path):
+    from mmengine.config import Config
+    out = str(tmp_path / 'results.pkl')
+    result = run_tool([
+        'tools/test.py', tiny_config, published_checkpoint, '--work-dir',
+        str(tmp_path), '--out', out
+    ])
+    log = result.stdout + result.stderr
+    assert 'Load checkpoint from' in log
+    assert 'mAP' in log and 'top1' in log.replace('-', '')
+    with open(out, 'rb') as f:
+        dumped = pickle.load(f)
+    cfg = Config.fromfile(tiny_config)
+    num_gallery = len(DATASETS.build(cfg.test_dataloader.dataset))
+    num_queries = len(DATASETS.build(cfg.test_cfg.query_dataloader.dataset))
+    assert len(dumped) == num_gallery + num_queries
+    assert all('pred_instances' in sample for sample in dumped[:num_gallery])
+    assert all('pred_query_feat' in sample for sample in dumped[num_gallery:])
+
+
+def test_test_tool_names_a_missing_checkpoint(tiny_config, tmp_path):
+    result = run_tool(
+        ['tools/test.py', tiny_config,
+         str(tmp_path / 'missing.pth')],
+        check=False,
+        timeout=120)
+    assert result.returncode != 0
+    assert 'missing.pth' in result.stderr and 'not found' in result.stderr
+
+
+def test_load_from_takes_the_published_checkpoint(published_checkpoint,
+                                                  tiny_config, tmp_path):
+    """Training starts from published weights through load_from."""
+    work_dir = str(tmp_path / 'finetune')
+    result = run_tool([
+        'tools/train.py', tiny_config, '--work-dir', work_dir,
+        '--cfg-options', f'load_from={published_checkpoint}',
+        'train_cfg.max_iters=1'
+    ])
+    assert 'Load checkpoint from' in result.stdout + result.stderr
+    start = torch.load(
+        osp.join(work_dir, 'state_before_train_rank0.pth'),
+        weights_only=True)
+    published = torch.load(published_checkpoint, weights_only=True)
+    for name, value in start['buffers'].items():
+        if name in published['state_dict']:
+            assert torch.equal(value, published['state_dict'][name]), name
+
+
+@pytest.mark.parametrize('bad_out', ['results.json'])
+def test_test_tool_rejects_non_pickle_out(published_checkpoint, tiny_config,
+                                          tmp_path, bad_out):
+    result = run_tool([
+        'tools/test.py', tiny_config, published_checkpoint, '--out',
+        str(tmp_path / bad_out)
+    ],
+                      check=False,
+                      timeout=120)
+    assert result.returncode != 0 and '.pkl' in result.stderr
