@@ -164,11 +164,21 @@ def _positives(pairs: _QueryPairs, pair_range: Tuple[int, int],
 
 @dataclass
 class _Gallery:
-    """One gallery of one query: image weights, count correction, CBGM."""
+    """One query's gallery.
+
+    Attributes:
+        pair_weight (np.ndarray): (P_q,) how often each image holding the
+            query person counts in ``count_gt`` (0 = not in this gallery).
+        img_weight (np.ndarray): (G,) how often each image is in the gallery.
+        modified (dict): CBGM: image -> (detection, new similarity).
+        pos_det (np.ndarray): (P_q,) positive detection per gt image, -1 if
+            none; ``pos_sim`` its similarity.
+    """
     pair_weight: np.ndarray
-    counts: np.ndarray = None
-    modified: Dict[int, Tuple[int, float]] = field(default_factory=dict)
-    image_weight: Dict[int, int] = field(default_factory=dict)
+    img_weight: np.ndarray
+    modified: Dict[int, Tuple[int, np.float32]] = field(default_factory=dict)
+    pos_det: Optional[np.ndarray] = None
+    pos_sim: Optional[np.ndarray] = None
 
 
 def evaluate_search(query_feats: np.ndarray,
@@ -252,49 +262,31 @@ def evaluate_search(query_feats: np.ndarray,
             pr = slice(pairs.offsets[q] - p0, pairs.offsets[q + 1] - p0)
             p_img = pairs.img[pairs.offsets[q]:pairs.offsets[q + 1]]
             q_img = query_img_indices[q]
-            specs = {}
-            for name, spec in galleries.items():
-                if isinstance(spec, ListedGallery):
-                    row = spec.img_indices[q]
-                    weight = (row[:, None] == p_img[None, :]).sum(0)
-                elif spec.other_cameras_only:
-                    weight = (pair_cam[pairs.offsets[q]:pairs.offsets[q + 1]]
-                              != query_cam_ids[q]).astype(np.int64)
-                else:
-                    weight = (p_img != q_img).astype(np.int64)
-                specs[name] = _Gallery(pair_weight=weight)
-            if context_feats is not None or ranking is not None:
-                img_mask = {
-                    name: _image_mask(spec, q, q_img, gallery,
-                                      query_cam_ids)
-                    for name, spec in galleries.items()
-                    if context_feats is not None or name == ranking[0]
-                }
+            specs = {
+                name: _query_gallery(spec, q, q_img, p_img, pairs, pair_cam,
+                                     gallery, query_cam_ids)
+                for name, spec in galleries.items()
+            }
             if context_feats is not None:
                 img_max = np.full(gallery.num_images, -np.inf, np.float32)
                 img_max[nonempty] = np.maximum.reduceat(
                     s, gallery.det_offsets[nonempty])
                 cache = {}
-                for name, spec in galleries.items():
-                    _apply_cbgm(specs[name], spec, q, s, img_max,
-                                img_mask[name], gallery, context_feats[q],
+                for g in specs.values():
+                    _apply_cbgm(g, s, img_max, gallery, context_feats[q],
                                 cbgm_topk_images, cache)
-            # modified positives of CBGM-rescored images
+            # positives, with those of CBGM-rescored images recomputed
             p_det, p_sim = pos_det[pr], pos_sim[pr]
-            spec_pos = {}
             extra_thr = []
-            for name, g in specs.items():
-                det_i, sim_i = p_det.copy(), p_sim.copy()
-                for k, img in enumerate(p_img):
-                    if int(img) in g.modified:
-                        det_i[k], sim_i[k] = _modified_positive(
-                            pairs, pairs.offsets[q] + k, s, g.modified[int(
-                                img)], gallery)
-                        extra_thr.append(sim_i[k:k + 1])
-                spec_pos[name] = (det_i, sim_i)
+            for g in specs.values():
+                g.pos_det, g.pos_sim = p_det.copy(), p_sim.copy()
+                for k, img in enumerate(p_img.tolist()):
+                    if img in g.modified:
+                        g.pos_det[k], g.pos_sim[k] = _modified_positive(
+                            pairs, pairs.offsets[q] + k, s, g.modified[img])
+                        extra_thr.append(g.pos_sim[k:k + 1])
             thr = np.unique(np.concatenate([p_sim[p_det >= 0], *extra_thr]))
-            bucket = (np.searchsorted(thr, s, side='left') +
-                      np.searchsorted(thr, s, side='right'))
+            bucket = _bucketize(thr, s)
             num_buckets = 2 * len(thr) + 1
             total = np.bincount(bucket, minlength=num_buckets)
             img_hist = np.bincount(
@@ -306,105 +298,106 @@ def evaluate_search(query_feats: np.ndarray,
                 minlength=num_cams * num_buckets).reshape(
                     -1, num_buckets) if det_cam is not None else None
 
-            def hist_of(img, sims_of_img=None):
-                if img_hist is not None and sims_of_img is None:
-                    return img_hist[img]
-                d0, d1 = gallery.det_offsets[img], gallery.det_offsets[img +
-                                                                       1]
-                if sims_of_img is None:
-                    return np.bincount(bucket[d0:d1], minlength=num_buckets)
-                b = (np.searchsorted(thr, sims_of_img, side='left') +
-                     np.searchsorted(thr, sims_of_img, side='right'))
-                return np.bincount(b, minlength=num_buckets)
-
             for name, spec in galleries.items():
                 g = specs[name]
                 if isinstance(spec, ListedGallery):
-                    row = spec.img_indices[q]
-                    counts = img_hist[row].sum(0)
-                    if spec.add_rest:
-                        listed = np.unique(
-                            np.r_[row, q_img] if q_img >= 0 else row)
-                        counts = counts + total - img_hist[listed].sum(0)
+                    counts = g.img_weight @ img_hist
                 elif spec.other_cameras_only:
                     counts = total - cam_hist[query_cam_ids[q]]
+                elif q_img >= 0:
+                    d0, d1 = gallery.det_offsets[q_img:q_img + 2]
+                    counts = total - np.bincount(
+                        bucket[d0:d1], minlength=num_buckets)
                 else:
-                    counts = total - hist_of(q_img) if q_img >= 0 else total
+                    counts = total
                 for img, (det, new_sim) in g.modified.items():
-                    d0 = gallery.det_offsets[img]
-                    s_img = s[d0:gallery.det_offsets[img + 1]].copy()
-                    s_img[det - d0] = new_sim
-                    counts = counts + g.image_weight[img] * (
-                        hist_of(img, s_img) - hist_of(img))
-                det_i, sim_i = spec_pos[name]
-                _score_query(results[name], q, counts, thr, g.pair_weight,
-                             det_i, sim_i, topk_arr)
+                    d0, d1 = gallery.det_offsets[img:img + 2]
+                    new_bucket = bucket[d0:d1].copy()
+                    new_bucket[det - d0] = _bucketize(thr, new_sim[None])[0]
+                    counts = counts + g.img_weight[img] * (
+                        np.bincount(new_bucket, minlength=num_buckets) -
+                        np.bincount(bucket[d0:d1], minlength=num_buckets))
+                _score_query(results[name], q, counts, thr, g, topk_arr)
                 if ranking is not None and name == ranking[0]:
-                    _rank_query(results[name], q, s, img_mask[name], g,
-                                det_i, gallery, det_img)
+                    _rank_query(results[name], q, s, g, gallery, det_img)
     return results
 
 
-def _image_mask(spec: GallerySpec, q: int, q_img: int,
-                gallery: SearchGallery,
-                query_cam_ids: Optional[np.ndarray]) -> np.ndarray:
-    """bool (G,): the images of query q's gallery."""
+def _bucketize(thr: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Bucket of each value among sorted thresholds ``t_0 < ... < t_{K-1}``:
+    ``2k + 1`` if it equals ``t_k``, ``2k`` if ``t_{k-1} < v < t_k``."""
+    if thr.size == 0:
+        return np.zeros(len(values), dtype=np.int64)
+    left = np.searchsorted(thr, values, side='left')
+    equal = thr[np.minimum(left, thr.size - 1)] == values
+    return 2 * left + equal
+
+
+def _query_gallery(spec: GallerySpec, q: int, q_img: int, p_img: np.ndarray,
+                   pairs: _QueryPairs, pair_cam: Optional[np.ndarray],
+                   gallery: SearchGallery,
+                   query_cam_ids: Optional[np.ndarray]) -> '_Gallery':
+    """Query q's gallery: image weights and the weight of each gt image."""
     if isinstance(spec, ListedGallery):
-        mask = np.zeros(gallery.num_images, dtype=bool)
-        mask[spec.img_indices[q]] = True
+        listed = np.bincount(spec.img_indices[q], minlength=gallery.num_images)
+        img_weight = listed
         if spec.add_rest:
-            rest = np.ones(gallery.num_images, dtype=bool)
-            if q_img >= 0:
-                rest[q_img] = False
-            mask |= rest
-        return mask
+            img_weight = listed + (listed == 0)
+            if q_img >= 0 and listed[q_img] == 0:
+                img_weight[q_img] = 0
+        return _Gallery(pair_weight=listed[p_img], img_weight=img_weight)
     if spec.other_cameras_only:
-        return gallery.cam_ids != query_cam_ids[q]
-    mask = np.ones(gallery.num_images, dtype=bool)
+        p_cam = pair_cam[pairs.offsets[q]:pairs.offsets[q + 1]]
+        img_weight = (gallery.cam_ids != query_cam_ids[q]).astype(np.int64)
+        return _Gallery(pair_weight=(p_cam != query_cam_ids[q]).astype(
+            np.int64), img_weight=img_weight)
+    img_weight = np.ones(gallery.num_images, dtype=np.int64)
     if q_img >= 0:
-        mask[q_img] = False
-    return mask
+        img_weight[q_img] = 0
+    return _Gallery(pair_weight=(p_img != q_img).astype(np.int64),
+                    img_weight=img_weight)
 
 
-def _apply_cbgm(g: _Gallery, spec: GallerySpec, q: int, s: np.ndarray,
-                img_max: np.ndarray, img_mask: np.ndarray,
+def _apply_cbgm(g: _Gallery, s: np.ndarray, img_max: np.ndarray,
                 gallery: SearchGallery, context: np.ndarray, k1: int,
-                cache: Dict[int, Tuple[int, float]]) -> None:
-    """Re-score the images holding the top-k1 detections (CBGM)."""
-    candidates = np.flatnonzero(img_mask & np.isfinite(img_max))
+                cache: Dict[int, Optional[Tuple[int, np.float32]]]) -> None:
+    """CBGM: re-score the gallery images holding the top-k1 detections.
+
+    ``cache`` keeps each image's matching across the galleries of a query.
+    """
+    candidates = np.flatnonzero((g.img_weight > 0) & np.isfinite(img_max))
     if candidates.size > k1:
         part = np.argpartition(-img_max[candidates], k1 - 1)[:k1]
         kth = img_max[candidates[part]].min()
-        # keep ties with the k1-th image maximum
+        # images whose best detection ties the k1-th image maximum stay
         candidates = candidates[img_max[candidates] >= kth]
-    starts = gallery.det_offsets[candidates]
-    lengths = gallery.det_offsets[candidates + 1] - starts
-    dets = np.repeat(starts, lengths) + (
-        np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths,
-                                             lengths))
-    order = np.lexsort((dets, -s[dets]))[:k1]
-    for img in np.unique(np.searchsorted(
-            gallery.det_offsets, dets[order], side='right') - 1):
+    dets = _detections_of(gallery, candidates)
+    top = dets[np.lexsort((dets, -s[dets]))[:k1]]
+    for img in np.unique(
+            np.searchsorted(gallery.det_offsets, top, side='right') - 1):
         img = int(img)
         if img not in cache:
-            d0, d1 = gallery.det_offsets[img], gallery.det_offsets[img + 1]
+            d0, d1 = gallery.det_offsets[img:img + 2]
             local, new_sim = context_matching(context,
                                               gallery.det_feats[d0:d1])
-            cache[img] = None if local < 0 else (d0 + local,
+            cache[img] = None if local < 0 else (int(d0) + local,
                                                  np.float32(new_sim))
         if cache[img] is not None:
             g.modified[img] = cache[img]
-            if isinstance(spec, ListedGallery):
-                weight = int((spec.img_indices[q] == img).sum())
-                g.image_weight[img] = max(weight, 1) if spec.add_rest \
-                    else weight
-            else:
-                g.image_weight[img] = 1
+
+
+def _detections_of(gallery: SearchGallery, imgs: np.ndarray) -> np.ndarray:
+    """int64 indices of all detections of the images ``imgs``."""
+    starts = gallery.det_offsets[imgs]
+    lengths = gallery.det_offsets[imgs + 1] - starts
+    return np.repeat(starts, lengths) + (
+        np.arange(lengths.sum()) -
+        np.repeat(np.cumsum(lengths) - lengths, lengths))
 
 
 def _modified_positive(pairs: _QueryPairs, pair: int, s: np.ndarray,
-                       modification: Tuple[int, float],
-                       gallery: SearchGallery) -> Tuple[int, np.float32]:
+                       modification: Tuple[int, np.float32]
+                       ) -> Tuple[int, np.float32]:
     """Positive of a pair's image after CBGM changed one similarity."""
     c0, c1 = pairs.cand_offsets[pair], pairs.cand_offsets[pair + 1]
     cand = pairs.cand_det[c0:c1]
@@ -417,31 +410,29 @@ def _modified_positive(pairs: _QueryPairs, pair: int, s: np.ndarray,
 
 
 def _score_query(result: SearchResult, q: int, counts: np.ndarray,
-                 thr: np.ndarray, pair_weight: np.ndarray,
-                 pos_det: np.ndarray, pos_sim: np.ndarray,
-                 topk: np.ndarray) -> None:
-    """AP and top-k of one query from its gallery's bucket counts."""
-    count_gt = int(pair_weight.sum())
-    found = pair_weight * (pos_det >= 0)
-    tp_sims = np.repeat(pos_sim, found)
+                 thr: np.ndarray, g: _Gallery, topk: np.ndarray) -> None:
+    """AP and top-k of one query from its gallery's bucket counts.
+
+    ``N(t_k)`` (detections >= t_k) sums buckets >= 2k + 1; detections
+    strictly above the best positive t_k sum buckets >= 2k + 2.
+    """
+    count_gt = int(g.pair_weight.sum())
+    tp_sims = np.repeat(g.pos_sim, g.pair_weight * (g.pos_det >= 0))
     result.count_gt[q] = count_gt
     result.count_tp[q] = tp_sims.size
     if tp_sims.size == 0:
         return
-    num_ge_bucket = np.r_[counts[::-1].cumsum()[::-1], 0]
+    num_ge_bucket = np.append(counts[::-1].cumsum()[::-1], 0)
     k = np.searchsorted(thr, tp_sims)
-    num_ge = num_ge_bucket[2 * k + 1]
-    ap = average_precision_from_counts(tp_sims, num_ge)
+    ap = average_precision_from_counts(tp_sims, num_ge_bucket[2 * k + 1])
     result.ap[q] = ap * tp_sims.size / count_gt
-    num_above = num_ge_bucket[2 * k.max() + 2]
-    result.topk_hits[q] = num_above < topk
+    result.topk_hits[q] = num_ge_bucket[2 * k.max() + 2] < topk
 
 
-def _rank_query(result: SearchResult, q: int, s: np.ndarray,
-                img_mask: np.ndarray, g: _Gallery, pos_det: np.ndarray,
+def _rank_query(result: SearchResult, q: int, s: np.ndarray, g: _Gallery,
                 gallery: SearchGallery, det_img: np.ndarray) -> None:
     """Store query q's best detections in its gallery."""
-    dets = np.flatnonzero(img_mask[det_img])
+    dets = np.flatnonzero(g.img_weight[det_img] > 0)
     sims = s[dets].copy()
     for det, new_sim in g.modified.values():
         sims[dets == det] = new_sim
@@ -449,7 +440,7 @@ def _rank_query(result: SearchResult, q: int, s: np.ndarray,
     order = np.lexsort((dets, -sims))[:num]
     result.ranked_dets[q, :num] = dets[order]
     result.ranked_sims[q, :num] = sims[order]
-    positives = pos_det[(pos_det >= 0) & (g.pair_weight > 0)]
+    positives = g.pos_det[(g.pos_det >= 0) & (g.pair_weight > 0)]
     result.ranked_positive[q, :num] = np.isin(dets[order], positives)
 
 

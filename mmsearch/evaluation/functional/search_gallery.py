@@ -63,19 +63,18 @@ class SearchGallery:
             KeyError: If an id is not a gallery image.
         """
         img_ids = np.asarray(img_ids, dtype=object)
-        order = np.argsort(self.img_ids)
-        sorted_ids = self.img_ids[order]
+        index = {img_id: i for i, img_id in enumerate(self.img_ids.tolist())}
         flat = img_ids.reshape(-1)
-        pos = np.searchsorted(sorted_ids, flat)
-        pos = np.clip(pos, 0, len(sorted_ids) - 1)
-        found = sorted_ids[pos] == flat if len(sorted_ids) else flat != flat
-        if not np.all(found):
-            missing = sorted(set(flat[~found].tolist()))
+        try:
+            indices = np.fromiter(
+                map(index.__getitem__, flat), dtype=np.int64, count=len(flat))
+        except KeyError:
+            missing = sorted({i for i in flat.tolist() if i not in index})
             raise KeyError(
                 f'{len(missing)} image(s) of {what} are not in the gallery '
                 f'results, e.g. {missing[:5]}; evaluate every gallery image '
-                'the protocol lists.')
-        return order[pos].reshape(img_ids.shape).astype(np.int64)
+                'the protocol lists.') from None
+        return indices.reshape(img_ids.shape)
 
 
 def build_search_gallery(img_ids: Sequence[str],

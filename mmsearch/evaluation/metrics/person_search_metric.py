@@ -164,8 +164,15 @@ class PersonSearchMetric(BaseMetric):
                     raise KeyError(f'PersonSearchMetric: image '
                                    f'{sample["img_id"]} has pred_instances '
                                    'without reid_feats.')
-                record['det_feats'] = _numpy(feats).reshape(
-                    len(record['det_scores']), -1)
+                feats = _numpy(feats)
+                if feats.ndim != 2:  # (0,) from an image without detections
+                    feats = feats.reshape(len(record['det_scores']), -1)
+                if len(feats) != len(record['det_scores']):
+                    raise ValueError(
+                        f'PersonSearchMetric: image {sample["img_id"]} has '
+                        f'{len(feats)} reid_feats for '
+                        f'{len(record["det_scores"])} detections.')
+                record['det_feats'] = feats
             if 'query_index' in sample:
                 if 'pred_query_feat' not in sample:
                     raise KeyError(f'PersonSearchMetric: query '
