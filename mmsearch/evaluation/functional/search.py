@@ -26,9 +26,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .average_precision import average_precision_from_counts
-from .box_iou import paired_box_iou, small_box_iou_threshold
 from .cbgm import context_matching
 from .search_gallery import CameraGallery, ListedGallery, SearchGallery
+from .search_pairs import (QueryPairs, build_query_pairs,
+                           positive_detections, rescored_positive)
 
 GallerySpec = Union[ListedGallery, CameraGallery]
 
@@ -68,19 +69,6 @@ class SearchResult:
         return out
 
 
-@dataclass
-class _QueryPairs:
-    """(query, gallery image holding the query person) pairs, by query."""
-    query: np.ndarray
-    img: np.ndarray
-    gt_box: np.ndarray
-    offsets: np.ndarray  # (Q + 1,) pairs of query q: offsets[q]:offsets[q+1]
-    # candidate (pair, detection) entries with IoU above the pair's threshold
-    cand_pair: np.ndarray
-    cand_det: np.ndarray
-    cand_offsets: np.ndarray  # (P + 1,)
-
-
 def similarity(query_feats: np.ndarray,
                gallery_feats: np.ndarray) -> np.ndarray:
     """Cosine similarities, summed in float64 and rounded to float32.
@@ -98,68 +86,6 @@ def similarity(query_feats: np.ndarray,
     """
     return (np.asarray(query_feats, np.float64) @ np.asarray(
         gallery_feats, np.float64).T).astype(np.float32)
-
-
-def _build_pairs(gallery: SearchGallery,
-                 query_person_ids: np.ndarray) -> _QueryPairs:
-    """Find every gallery image holding each query's person."""
-    num_queries = len(query_person_ids)
-    q_order = np.argsort(query_person_ids, kind='stable')
-    sorted_pids = query_person_ids[q_order]
-    gt_pids = gallery.gt_person_ids
-    gt_img = np.repeat(
-        np.arange(gallery.num_images), np.diff(gallery.gt_offsets))
-    labelled = np.flatnonzero(gt_pids >= 0)
-    lo = np.searchsorted(sorted_pids, gt_pids[labelled], side='left')
-    hi = np.searchsorted(sorted_pids, gt_pids[labelled], side='right')
-    reps = hi - lo
-    gt_index = np.repeat(labelled, reps)
-    within = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-    query = q_order[np.repeat(lo, reps) + within]
-    img = gt_img[gt_index]
-    # one pair per (query, image): the first gt box of that person there
-    order = np.lexsort((gt_index, img, query))
-    query, img, gt_index = query[order], img[order], gt_index[order]
-    first = np.ones(len(query), dtype=bool)
-    first[1:] = (query[1:] != query[:-1]) | (img[1:] != img[:-1])
-    query, img, gt_index = query[first], img[first], gt_index[first]
-    gt_box = gallery.gt_boxes[gt_index]
-    offsets = np.searchsorted(query, np.arange(num_queries + 1))
-
-    # (pair, detection) entries of the pair's image passing the IoU rule
-    num_dets = np.diff(gallery.det_offsets)[img]
-    pair_of = np.repeat(np.arange(len(img)), num_dets)
-    det = np.repeat(gallery.det_offsets[img], num_dets) + (
-        np.arange(num_dets.sum()) -
-        np.repeat(np.cumsum(num_dets) - num_dets, num_dets))
-    iou = paired_box_iou(gallery.det_boxes[det], gt_box[pair_of])
-    ok = iou >= small_box_iou_threshold(gt_box)[pair_of]
-    cand_pair, cand_det = pair_of[ok], det[ok]
-    cand_offsets = np.searchsorted(cand_pair, np.arange(len(img) + 1))
-    return _QueryPairs(query, img, gt_box, offsets, cand_pair, cand_det,
-                       cand_offsets)
-
-
-def _positives(pairs: _QueryPairs, pair_range: Tuple[int, int],
-               sims: np.ndarray, first_query: int) -> Tuple[np.ndarray,
-                                                            np.ndarray]:
-    """Positive detection of each pair in ``pair_range`` (-1 if none)."""
-    p0, p1 = pair_range
-    pos_det = np.full(p1 - p0, -1, dtype=np.int64)
-    pos_sim = np.zeros(p1 - p0, dtype=np.float32)
-    c0, c1 = pairs.cand_offsets[p0], pairs.cand_offsets[p1]
-    if c1 == c0:
-        return pos_det, pos_sim
-    cand_pair = pairs.cand_pair[c0:c1]
-    cand_det = pairs.cand_det[c0:c1]
-    cand_sim = sims[pairs.query[cand_pair] - first_query, cand_det]
-    order = np.lexsort((cand_det, -cand_sim, cand_pair))
-    sorted_pair = cand_pair[order]
-    first = np.r_[True, sorted_pair[1:] != sorted_pair[:-1]]
-    chosen = order[first]
-    pos_det[cand_pair[chosen] - p0] = cand_det[chosen]
-    pos_sim[cand_pair[chosen] - p0] = cand_sim[chosen]
-    return pos_det, pos_sim
 
 
 @dataclass
@@ -225,7 +151,7 @@ def evaluate_search(query_feats: np.ndarray,
     num_queries = len(query_feats)
     _check_inputs(query_feats, query_person_ids, query_img_indices, gallery,
                   galleries, query_cam_ids, context_feats, ranking)
-    pairs = _build_pairs(gallery, query_person_ids)
+    pairs = build_query_pairs(gallery, query_person_ids)
     det_img = gallery.det_img_indices
     det_cam = None if gallery.cam_ids is None else gallery.cam_ids[det_img]
     num_cams = 0 if gallery.cam_ids is None else int(
@@ -256,7 +182,7 @@ def evaluate_search(query_feats: np.ndarray,
         b1 = min(b0 + batch_size, num_queries)
         sims = similarity(query_feats[b0:b1], det_feats)  # (B, M)
         p0, p1 = pairs.offsets[b0], pairs.offsets[b1]
-        pos_det, pos_sim = _positives(pairs, (p0, p1), sims, b0)
+        pos_det, pos_sim = positive_detections(pairs, (p0, p1), sims, b0)
         for q in range(b0, b1):
             s = sims[q - b0]
             pr = slice(pairs.offsets[q] - p0, pairs.offsets[q + 1] - p0)
@@ -282,7 +208,7 @@ def evaluate_search(query_feats: np.ndarray,
                 g.pos_det, g.pos_sim = p_det.copy(), p_sim.copy()
                 for k, img in enumerate(p_img.tolist()):
                     if img in g.modified:
-                        g.pos_det[k], g.pos_sim[k] = _modified_positive(
+                        g.pos_det[k], g.pos_sim[k] = rescored_positive(
                             pairs, pairs.offsets[q] + k, s, g.modified[img])
                         extra_thr.append(g.pos_sim[k:k + 1])
             thr = np.unique(np.concatenate([p_sim[p_det >= 0], *extra_thr]))
@@ -334,7 +260,7 @@ def _bucketize(thr: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def _query_gallery(spec: GallerySpec, q: int, q_img: int, p_img: np.ndarray,
-                   pairs: _QueryPairs, pair_cam: Optional[np.ndarray],
+                   pairs: QueryPairs, pair_cam: Optional[np.ndarray],
                    gallery: SearchGallery,
                    query_cam_ids: Optional[np.ndarray]) -> '_Gallery':
     """Query q's gallery: image weights and the weight of each gt image."""
@@ -393,20 +319,6 @@ def _detections_of(gallery: SearchGallery, imgs: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths) + (
         np.arange(lengths.sum()) -
         np.repeat(np.cumsum(lengths) - lengths, lengths))
-
-
-def _modified_positive(pairs: _QueryPairs, pair: int, s: np.ndarray,
-                       modification: Tuple[int, np.float32]
-                       ) -> Tuple[int, np.float32]:
-    """Positive of a pair's image after CBGM changed one similarity."""
-    c0, c1 = pairs.cand_offsets[pair], pairs.cand_offsets[pair + 1]
-    cand = pairs.cand_det[c0:c1]
-    if cand.size == 0:
-        return -1, np.float32(0)
-    cand_sim = s[cand].copy()
-    cand_sim[cand == modification[0]] = modification[1]
-    best = np.lexsort((cand, -cand_sim))[0]
-    return int(cand[best]), np.float32(cand_sim[best])
 
 
 def _score_query(result: SearchResult, q: int, counts: np.ndarray,
