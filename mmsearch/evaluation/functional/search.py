@@ -16,9 +16,10 @@ Instead of sorting every query's detections, only the positives' similarities
 matter for AP: per query, detections are bucketed against the sorted
 positive similarities ``t_0 < ... < t_{K-1}`` (bucket ``2k + 1`` = equal to
 ``t_k``, ``2k + 2`` = strictly between ``t_k`` and ``t_{k+1}``), one
-``bincount`` gives per-image (or per-camera) bucket counts, and each gallery
-sums the rows it contains. Similarities come from one (B, M) matrix product
-per batch of B queries, so memory stays O(B M + Q N).
+``bincount`` gives per-image (or per-camera) bucket counts, and each
+gallery weights the rows of the images it contains. Similarities come from
+one (B, M) matrix product per batch of B queries, so memory stays
+O(B M + Q N).
 """
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -224,29 +225,62 @@ def evaluate_search(query_feats: np.ndarray,
                 minlength=num_cams * num_buckets).reshape(
                     -1, num_buckets) if det_cam is not None else None
 
+            hists = _Histograms(bucket, num_buckets, total, img_hist, cam_hist)
             for name, spec in galleries.items():
                 g = specs[name]
-                if isinstance(spec, ListedGallery):
-                    counts = g.img_weight @ img_hist
-                elif spec.other_cameras_only:
-                    counts = total - cam_hist[query_cam_ids[q]]
-                elif q_img >= 0:
-                    d0, d1 = gallery.det_offsets[q_img:q_img + 2]
-                    counts = total - np.bincount(
-                        bucket[d0:d1], minlength=num_buckets)
-                else:
-                    counts = total
-                for img, (det, new_sim) in g.modified.items():
-                    d0, d1 = gallery.det_offsets[img:img + 2]
-                    new_bucket = bucket[d0:d1].copy()
-                    new_bucket[det - d0] = _bucketize(thr, new_sim[None])[0]
-                    counts = counts + g.img_weight[img] * (
-                        np.bincount(new_bucket, minlength=num_buckets) -
-                        np.bincount(bucket[d0:d1], minlength=num_buckets))
+                counts = _gallery_counts(spec, g, hists, thr, gallery,
+                                         q_img, None if query_cam_ids is None
+                                         else query_cam_ids[q])
                 _score_query(results[name], q, counts, thr, g, topk_arr)
                 if ranking is not None and name == ranking[0]:
                     _rank_query(results[name], q, s, g, gallery, det_img)
     return results
+
+
+@dataclass
+class _Histograms:
+    """One query's detections bucketed against its positive similarities.
+
+    Attributes:
+        bucket (np.ndarray): int64 (M,) bucket of each detection.
+        num_buckets (int): 2K + 1.
+        total (np.ndarray): (2K + 1,) detections per bucket.
+        per_image (np.ndarray, optional): (G, 2K + 1).
+        per_camera (np.ndarray, optional): (C, 2K + 1).
+    """
+    bucket: np.ndarray
+    num_buckets: int
+    total: np.ndarray
+    per_image: Optional[np.ndarray]
+    per_camera: Optional[np.ndarray]
+
+    def of_image(self, gallery: SearchGallery, img: int) -> np.ndarray:
+        """(2K + 1,) bucket counts of one image's detections."""
+        d0, d1 = gallery.det_offsets[img:img + 2]
+        return np.bincount(self.bucket[d0:d1], minlength=self.num_buckets)
+
+
+def _gallery_counts(spec: GallerySpec, g: _Gallery, hists: _Histograms,
+                    thr: np.ndarray, gallery: SearchGallery, q_img: int,
+                    q_cam: Optional[int]) -> np.ndarray:
+    """(2K + 1,) bucket counts of the detections in one query's gallery,
+    CBGM re-scoring included."""
+    if isinstance(spec, ListedGallery):
+        counts = g.img_weight @ hists.per_image
+    elif spec.other_cameras_only:
+        counts = hists.total - hists.per_camera[q_cam]
+    elif q_img >= 0:
+        counts = hists.total - hists.of_image(gallery, q_img)
+    else:
+        counts = hists.total
+    for img, (det, new_sim) in g.modified.items():
+        d0, d1 = gallery.det_offsets[img:img + 2]
+        new_bucket = hists.bucket[d0:d1].copy()
+        new_bucket[det - d0] = _bucketize(thr, new_sim[None])[0]
+        counts = counts + g.img_weight[img] * (
+            np.bincount(new_bucket, minlength=hists.num_buckets) -
+            hists.of_image(gallery, img))
+    return counts
 
 
 def _bucketize(thr: np.ndarray, values: np.ndarray) -> np.ndarray:
