@@ -1,11 +1,13 @@
 """Test loop evaluating a gallery set and a query set in one run."""
 from typing import Dict, List, Union
 
+from mmengine.dist import get_world_size
 from mmengine.evaluator import Evaluator
 from mmengine.runner import TestLoop
 from mmengine.runner.loops import _parse_losses
 from torch.utils.data import DataLoader
 
+from mmsearch.evaluation import PersonSearchMetric
 from mmsearch.registry import LOOPS
 
 
@@ -17,9 +19,9 @@ class PersonSearchTestLoop(TestLoop):
     images (their metainfo has ``query_bbox``) with ``pred_query_feat``. The
     metric collects results from every rank itself, keyed by ``img_id``
     (gallery) and ``query_index`` (query), so the samplers' padding never
-    mixes the two splits up. ``dataset_meta`` = the query dataset's metainfo
-    plus ``gallery_protocol`` (its ``get_gallery_protocol``),
-    ``num_gallery_images`` and ``num_queries``.
+    mixes the two splits up (see :meth:`evaluate`). ``dataset_meta`` = the
+    query dataset's metainfo plus ``gallery_protocol`` (its
+    ``get_gallery_protocol``), ``num_gallery_images`` and ``num_queries``.
 
     Config::
 
@@ -79,10 +81,37 @@ class PersonSearchTestLoop(TestLoop):
             self.run_iter(idx, data_batch)
         for idx, data_batch in enumerate(self.query_dataloader):
             self.run_iter(num_gallery_iters + idx, data_batch)
-        metrics = self.evaluator.evaluate(
-            len(self.dataloader.dataset) + len(self.query_dataloader.dataset))
+        metrics = self.evaluate()
         if self.test_loss:
             metrics.update(_parse_losses(self.test_loss, 'test'))
         self.runner.call_hook('after_test_epoch', metrics=metrics)
         self.runner.call_hook('after_test')
+        return metrics
+
+    def evaluate(self) -> dict:
+        """Evaluate every metric of the evaluator on both splits.
+
+        :class:`PersonSearchMetric` gathers results by identity and gets the
+        number of distinct samples. Any other metric (e.g. ``DumpResults``)
+        collects with mmengine's ``collect_results``, which interleaves ranks
+        and truncates to ``size``: it gets the padded number of samples over
+        all ranks, so nothing is cut off (padding duplicates stay).
+
+        Returns:
+            dict: All metrics.
+        """
+        distinct = len(self.dataloader.dataset) + len(
+            self.query_dataloader.dataset)
+        padded = get_world_size() * (
+            len(self.dataloader.sampler) + len(self.query_dataloader.sampler))
+        metrics = {}
+        for metric in self.evaluator.metrics:
+            size = distinct if isinstance(metric,
+                                          PersonSearchMetric) else padded
+            result = metric.evaluate(size)
+            repeated = set(result) & set(metrics)
+            if repeated:
+                raise ValueError('PersonSearchTestLoop: metrics return the '
+                                 f'same keys {sorted(repeated)}.')
+            metrics.update(result)
         return metrics

@@ -2,6 +2,7 @@
 import pytest
 import torch
 from mmdet.structures import DetDataSample
+from mmengine.fileio import load
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from mmengine.structures import InstanceData
@@ -11,8 +12,11 @@ from mmsearch.engine import PersonSearchTestLoop
 BOX = [0.0, 0.0, 40.0, 80.0]
 OTHER = [100.0, 0.0, 140.0, 80.0]
 # similarity to the query feature e0 = first coordinate
-FEATS = {'g0.jpg': [[0.6, 0.8], [0.9, 0.43589]],
-         'g1.jpg': [[0.8, 0.6]], 'g2.jpg': [[0.2, 0.97980]]}
+FEATS = {
+    'g0.jpg': [[0.6, 0.8], [0.9, 0.43589]],
+    'g1.jpg': [[0.8, 0.6]],
+    'g2.jpg': [[0.2, 0.97980]]
+}
 
 
 class TinyDataset:
@@ -29,7 +33,8 @@ class TinyDataset:
     def __getitem__(self, idx):
         sample = DetDataSample(metainfo=self.infos[idx])
         sample.gt_instances = InstanceData(
-            bboxes=torch.tensor([BOX]), labels=torch.zeros(1).long(),
+            bboxes=torch.tensor([BOX]),
+            labels=torch.zeros(1).long(),
             person_ids=torch.tensor([self.infos[idx].get('pid', 5)]))
         return dict(inputs=torch.zeros(3, 4, 4), data_samples=sample)
 
@@ -50,17 +55,22 @@ class LookupSearcher(BaseModel):
             feats = torch.tensor(FEATS.get(sample.img_id, [[0.0, 1.0]]))
             boxes = [BOX, OTHER][:len(feats)]
             sample.pred_instances = InstanceData(
-                bboxes=torch.tensor(boxes), scores=torch.ones(len(feats)),
-                labels=torch.zeros(len(feats)).long(), reid_feats=feats)
+                bboxes=torch.tensor(boxes),
+                scores=torch.ones(len(feats)),
+                labels=torch.zeros(len(feats)).long(),
+                reid_feats=feats)
             if 'query_bbox' in sample:
                 sample.pred_query_feat = torch.tensor([1.0, 0.0])
         return data_samples
 
 
 def loader(dataset):
-    return dict(dataset=dataset, batch_size=2, num_workers=0,
-                sampler=dict(type='DefaultSampler', shuffle=False),
-                collate_fn=dict(type='pseudo_collate'))
+    return dict(
+        dataset=dataset,
+        batch_size=2,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        collate_fn=dict(type='pseudo_collate'))
 
 
 @pytest.mark.slow
@@ -71,16 +81,27 @@ def test_runner_runs_gallery_then_queries(tmp_path):
         dict(img_id='g2.jpg', cam_id=0, pid=3),  # same camera as query
     ])
     queries = TinyDataset([
-        dict(img_id='g2.jpg', cam_id=0, query_bbox=BOX, query_person_id=3,
-             query_index=0, pid=3)
-    ], query=True)
+        dict(
+            img_id='g2.jpg',
+            cam_id=0,
+            query_bbox=BOX,
+            query_person_id=3,
+            query_index=0,
+            pid=3)
+    ],
+                          query=True)
     model = LookupSearcher()
     runner = Runner(
-        model=model, work_dir=str(tmp_path), default_scope='mmsearch',
+        model=model,
+        work_dir=str(tmp_path),
+        default_scope='mmsearch',
         test_dataloader=loader(gallery),
-        test_cfg=dict(type='PersonSearchTestLoop',
-                      query_dataloader=loader(queries)),
-        test_evaluator=dict(type='PersonSearchMetric', multiview=True))
+        test_cfg=dict(
+            type='PersonSearchTestLoop', query_dataloader=loader(queries)),
+        test_evaluator=[
+            dict(type='PersonSearchMetric', multiview=True),
+            dict(type='DumpResults', out_file_path=str(tmp_path / 'dump.pkl'))
+        ])
     assert isinstance(runner.test_loop, PersonSearchTestLoop)
     meta = runner.test_loop.evaluator.dataset_meta
     assert meta['num_gallery_images'] == 3 and meta['num_queries'] == 1
@@ -92,6 +113,11 @@ def test_runner_runs_gallery_then_queries(tmp_path):
     assert metrics['prw/mAP'] == pytest.approx(1 / 3)
     assert metrics['prw/mAP@multiview'] == pytest.approx(1 / 3)
     assert metrics['prw/top5'] == 1.0 and metrics['prw/top1'] == 0.0
+    # a plain mmengine metric beside it sees every sample once
+    dumped = load(str(tmp_path / 'dump.pkl'))
+    assert sorted(d['img_id']
+                  for d in dumped) == ['g0.jpg', 'g1.jpg', 'g2.jpg', 'g2.jpg']
+    assert sum('query_index' in d for d in dumped) == 1
 
 
 def test_query_dataset_without_protocol_is_refused():

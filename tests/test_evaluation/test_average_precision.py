@@ -45,6 +45,8 @@ def test_counts_form_equals_sort_form_with_ties():
         labels = rng.random(n) < 0.3
         tp_scores = scores[labels]
         num_ge = (scores[None, :] >= tp_scores[:, None]).sum(1)
-        assert average_precision_from_counts(
-            tp_scores, num_ge) == pytest.approx(
-                average_precision(labels, scores), abs=1e-12)
+        assert average_precision_from_counts(tp_scores,
+                                             num_ge) == pytest.approx(
+                                                 average_precision(
+                                                     labels, scores),
+                                                 abs=1e-12)

@@ -42,7 +42,8 @@ def test_image_without_gt_counts_false_positives():
     res = evaluate_detection(
         [np.zeros((0, 4)), np.array([[0, 0, 10, 10]], float)],
         [np.zeros(0, bool), np.array([True])],
-        [np.array([[0, 0, 5, 5]], float), np.array([[0, 0, 10, 10]], float)],
+        [np.array([[0, 0, 5, 5]], float),
+         np.array([[0, 0, 10, 10]], float)],
         [np.array([0.9]), np.array([0.8])])
     # ranks: 0.9 FP, 0.8 TP -> AP = 1 * (1/2); recall 1
     assert res['recall'] == 1.0

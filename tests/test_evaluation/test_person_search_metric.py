@@ -50,8 +50,12 @@ QUERY_IMAGE_DETS = [(BIG, [0.0, 0.0, 1.0]), (RIGHT, [0.0, 1.0, 0.0])]
 
 def query_sample(index, bbox, feat_dim=3):
     sample = DetDataSample(
-        metainfo=dict(img_id='q.jpg', cam_id=0, query_bbox=bbox,
-                      query_person_id=index, query_index=index))
+        metainfo=dict(
+            img_id='q.jpg',
+            cam_id=0,
+            query_bbox=bbox,
+            query_person_id=index,
+            query_index=index))
     sample.pred_query_feat = torch.eye(feat_dim)[index]
     sample.pred_instances = InstanceData(
         bboxes=torch.tensor([d[0] for d in QUERY_IMAGE_DETS]),
@@ -68,23 +72,32 @@ def samples(query_feat_dim=3):
         gallery_sample('b.jpg', 1, [(BIG, unit(0.8, 0.5))], [(BIG, 1)]),
         gallery_sample('q.jpg', 0, QUERY_IMAGE_DETS, [(BIG, 0), (RIGHT, 1)]),
     ]
-    queries = [query_sample(0, BIG, query_feat_dim),
-               query_sample(1, RIGHT, query_feat_dim)]
+    queries = [
+        query_sample(0, BIG, query_feat_dim),
+        query_sample(1, RIGHT, query_feat_dim)
+    ]
     return gallery, queries
 
 
 def protocol(name, listed=None):
-    lists = {100: [['a.jpg', 'b.jpg'], ['b.jpg', 'a.jpg']],
-             50: [['a.jpg'], ['b.jpg']]}
+    lists = {
+        100: [['a.jpg', 'b.jpg'], ['b.jpg', 'a.jpg']],
+        50: [['a.jpg'], ['b.jpg']]
+    }
     if listed is not None:
         lists[100] = listed
     return np.arange(2), np.array(lists[name], dtype=object)
 
 
-def run_metric(metric, gallery, queries, listed=None, dataset_name='cuhk_sysu',
+def run_metric(metric,
+               gallery,
+               queries,
+               listed=None,
+               dataset_name='cuhk_sysu',
                num_queries=None):
     metric.dataset_meta = dict(
-        classes=('person', ), dataset_name=dataset_name,
+        classes=('person', ),
+        dataset_name=dataset_name,
         gallery_protocol=lambda name: protocol(name, listed),
         num_gallery_images=len(gallery),
         num_queries=len(queries) if num_queries is None else num_queries)
@@ -95,8 +108,8 @@ def run_metric(metric, gallery, queries, listed=None, dataset_name='cuhk_sysu',
 
 def test_cuhk_keys_and_values(tmp_path):
     ranking_file = tmp_path / 'rank.json'
-    metric = PersonSearchMetric(gallery_sizes=(100, 'full'), cbgm=True,
-                                ranking_file=str(ranking_file))
+    metric = PersonSearchMetric(
+        gallery_sizes=(100, 'full'), cbgm=True, ranking_file=str(ranking_file))
     res = run_metric(metric, *samples())
     # (1/3 + 1) / 2; top-1: only query 1; top-5: both
     assert res['cuhk/mAP@100'] == pytest.approx(2 / 3)
@@ -119,8 +132,9 @@ def test_cuhk_keys_and_values(tmp_path):
     ranking = json.loads(ranking_file.read_text())
     assert ranking['gallery'] == '100'
     ranked = ranking['queries'][0]['ranked']
-    assert [(r['img_id'], r['is_positive']) for r in ranked] == [
-        ('a.jpg', False), ('b.jpg', False), ('a.jpg', True)]
+    assert [(r['img_id'], r['is_positive'])
+            for r in ranked] == [('a.jpg', False), ('b.jpg', False),
+                                 ('a.jpg', True)]
     assert ranked[0]['similarity'] == pytest.approx(0.9)
     assert ranking['options']['query_feat_source'] == 'gt_box'
 
@@ -160,8 +174,10 @@ def test_missing_query_sample_raises():
 def test_protocol_image_missing_from_gallery_raises():
     metric = PersonSearchMetric()
     with pytest.raises(KeyError, match=r"protocol 100.*'zz.jpg'"):
-        run_metric(metric, *samples(),
-                   listed=[['a.jpg', 'zz.jpg'], ['a.jpg', 'b.jpg']])
+        run_metric(
+            metric,
+            *samples(),
+            listed=[['a.jpg', 'zz.jpg'], ['a.jpg', 'b.jpg']])
 
 
 def test_wrong_query_feature_dimension_raises():

@@ -4,8 +4,7 @@ import pytest
 
 from mmsearch.evaluation.functional import (CameraGallery, ListedGallery,
                                             build_search_gallery,
-                                            context_matching,
-                                            evaluate_search,
+                                            context_matching, evaluate_search,
                                             reference_search)
 
 QUERY_FEAT = np.array([[1.0, 0.0]], np.float32)
@@ -20,17 +19,18 @@ def feat(sim):
 
 def gallery_of(images, cams=None):
     """images: list of (dets [(box, sim)], gts [(box, person_id)])."""
-    return build_search_gallery(
-        [f'{i}.jpg' for i in range(len(images))],
-        [np.array([d[0] for d in dets], float).reshape(-1, 4)
-         for dets, _ in images],
-        [np.ones(len(dets)) for dets, _ in images],
-        [np.array([feat(d[1]) for d in dets], np.float32).reshape(-1, 2)
-         for dets, _ in images],
-        [np.array([g[0] for g in gts], float).reshape(-1, 4)
-         for _, gts in images],
-        [np.array([g[1] for g in gts], int) for _, gts in images],
-        cam_ids=cams, det_thresh=0.5)
+    return build_search_gallery([f'{i}.jpg' for i in range(len(images))], [
+        np.array([d[0] for d in dets], float).reshape(-1, 4)
+        for dets, _ in images
+    ], [np.ones(len(dets)) for dets, _ in images], [
+        np.array([feat(d[1]) for d in dets], np.float32).reshape(-1, 2)
+        for dets, _ in images
+    ], [
+        np.array([g[0] for g in gts], float).reshape(-1, 4)
+        for _, gts in images
+    ], [np.array([g[1] for g in gts], int) for _, gts in images],
+                                cam_ids=cams,
+                                det_thresh=0.5)
 
 
 def search(gallery, galleries, query_img=-1, query_cam=None, **kwargs):
@@ -49,8 +49,8 @@ def test_positive_among_negatives_and_undetected_gt_image():
         # image 0: the person, detected (sim 0.6); a stranger scores 0.9
         ([(BIG, 0.6), ([300, 0, 400, 200], 0.9)], [(BIG, PERSON)]),
         # image 1: no query person
-        ([([0, 0, 50, 50], 0.8), ([60, 0, 90, 50], 0.3)], [([0, 0, 50, 50],
-                                                           -1)]),
+        ([([0, 0, 50, 50], 0.8), ([60, 0, 90, 50], 0.3)], [([0, 0, 50,
+                                                             50], -1)]),
         # image 2: the person, but no detection at all
         ([], [(BIG, PERSON)]),
     ])
@@ -85,12 +85,14 @@ def test_never_detected_query_gets_zero():
     assert res.ap[0] == 0 and not res.topk_hits[0].any()
 
 
-@pytest.mark.parametrize('gt_box,is_positive', [
-    # w=10, h=20: t = 200 / (20 * 30) = 1/3 <= IoU 0.4 -> positive
-    ([0, 0, 10, 20], True),
-    # w=100, h=200: t = min(0.5, 20000 / (110 * 210)) = 0.5 > 0.4
-    ([0, 0, 100, 200], False),
-])
+@pytest.mark.parametrize(
+    'gt_box,is_positive',
+    [
+        # w=10, h=20: t = 200 / (20 * 30) = 1/3 <= IoU 0.4 -> positive
+        ([0, 0, 10, 20], True),
+        # w=100, h=200: t = min(0.5, 20000 / (110 * 210)) = 0.5 > 0.4
+        ([0, 0, 100, 200], False),
+    ])
 def test_small_box_iou_threshold(gt_box, is_positive):
     x2, y2 = gt_box[2], gt_box[3]
     det = [0, 0, x2, 0.4 * y2]  # inside the gt box, IoU = 0.4
@@ -105,8 +107,7 @@ def test_one_positive_per_image_chosen_by_similarity():
         # both detections overlap the person: d0 IoU 0.9 sim 0.7,
         # d1 IoU 0.6 sim 0.9 -> d1 (higher similarity) is the positive,
         # d0 a negative
-        ([([0, 0, 100, 180], 0.7), ([0, 0, 100, 120], 0.9)],
-         [(BIG, PERSON)]),
+        ([([0, 0, 100, 180], 0.7), ([0, 0, 100, 120], 0.9)], [(BIG, PERSON)]),
         ([([300, 0, 400, 200], 0.8)], []),
     ])
     res = search(gallery, listed(0, 1), ranking=('g', 3))['g']
@@ -115,8 +116,7 @@ def test_one_positive_per_image_chosen_by_similarity():
     assert res.ap[0] == pytest.approx(1.0)
     assert res.topk_hits[0].all()
     assert res.ranked_positive[0].tolist() == [True, False, False]
-    np.testing.assert_allclose(res.ranked_sims[0], [0.9, 0.8, 0.7],
-                               rtol=1e-6)
+    np.testing.assert_allclose(res.ranked_sims[0], [0.9, 0.8, 0.7], rtol=1e-6)
 
 
 def test_full_set_extra_images_are_negatives():
@@ -128,10 +128,12 @@ def test_full_set_extra_images_are_negatives():
         # the query image: never in the gallery
         ([(BIG, 0.95)], [(BIG, PERSON)]),
     ])
-    res = search(gallery, {
-        'list': ListedGallery(np.array([[0]])),
-        'full': ListedGallery(np.array([[0]]), add_rest=True)
-    }, query_img=2)
+    res = search(
+        gallery, {
+            'list': ListedGallery(np.array([[0]])),
+            'full': ListedGallery(np.array([[0]]), add_rest=True)
+        },
+        query_img=2)
     assert res['list'].ap[0] == pytest.approx(1.0)
     # full: 0.9 N, 0.6 P -> AP = 1/2, count_gt 1
     assert res['full'].count_gt[0] == 1
@@ -139,16 +141,21 @@ def test_full_set_extra_images_are_negatives():
 
 
 def test_prw_multiview_excludes_same_camera():
-    gallery = gallery_of([
-        ([(BIG, 1.0)], [(BIG, PERSON)]),  # the query frame, camera 0
-        ([(BIG, 0.9)], [(BIG, PERSON)]),  # camera 0
-        ([(BIG, 0.5)], [(BIG, PERSON)]),  # camera 1
-        ([(BIG, 0.7)], [(BIG, 3)]),  # camera 1, another person
-    ], cams=[0, 0, 1, 1])
-    res = search(gallery, {
-        'all': CameraGallery(),
-        'mv': CameraGallery(other_cameras_only=True)
-    }, query_img=0, query_cam=0)
+    gallery = gallery_of(
+        [
+            ([(BIG, 1.0)], [(BIG, PERSON)]),  # the query frame, camera 0
+            ([(BIG, 0.9)], [(BIG, PERSON)]),  # camera 0
+            ([(BIG, 0.5)], [(BIG, PERSON)]),  # camera 1
+            ([(BIG, 0.7)], [(BIG, 3)]),  # camera 1, another person
+        ],
+        cams=[0, 0, 1, 1])
+    res = search(
+        gallery, {
+            'all': CameraGallery(),
+            'mv': CameraGallery(other_cameras_only=True)
+        },
+        query_img=0,
+        query_cam=0)
     # all but the query frame: 0.9 P, 0.7 N, 0.5 P
     # AP = 1/2 * 1 + 1/2 * 2/3 = 5/6, count_gt = 2
     assert res['all'].count_gt[0] == 2
@@ -185,10 +192,12 @@ def random_problem(rng, num_images=25, num_queries=10, num_persons=6):
     angles = rng.integers(0, 8, num_queries) * np.pi / 4
     qfeats = np.c_[np.cos(angles), np.sin(angles)].astype(np.float32)
     qimg = rng.integers(-1, num_images, num_queries)
-    lists = np.stack([rng.choice(num_images, 8, False)
-                      for _ in range(num_queries)])
-    contexts = [np.r_[qfeats[i:i + 1], rng.normal(size=(2, 2))].astype(
-        np.float32) for i in range(num_queries)]
+    lists = np.stack(
+        [rng.choice(num_images, 8, False) for _ in range(num_queries)])
+    contexts = [
+        np.r_[qfeats[i:i + 1], rng.normal(size=(2, 2))].astype(np.float32)
+        for i in range(num_queries)
+    ]
     return (gallery, qfeats, rng.integers(0, num_persons, num_queries), qimg,
             cams[np.maximum(qimg, 0)], lists, contexts)
 
@@ -204,19 +213,18 @@ def test_vectorised_equals_loop_reference(use_cbgm):
             'all': CameraGallery(),
             'multiview': CameraGallery(other_cameras_only=True)
         }
-        kwargs = dict(context_feats=ctx if use_cbgm else None,
-                      cbgm_topk_images=3)
-        fast = evaluate_search(qf, qp, qi, gallery, galleries, qc,
-                               batch_size=3, **kwargs)
-        loop = reference_search(qf, qp, qi, gallery, galleries, qc,
-                                **kwargs)
+        kwargs = dict(
+            context_feats=ctx if use_cbgm else None, cbgm_topk_images=3)
+        fast = evaluate_search(
+            qf, qp, qi, gallery, galleries, qc, batch_size=3, **kwargs)
+        loop = reference_search(qf, qp, qi, gallery, galleries, qc, **kwargs)
         for name in galleries:
             np.testing.assert_array_equal(fast[name].count_gt,
                                           loop[name].count_gt)
             np.testing.assert_array_equal(fast[name].count_tp,
                                           loop[name].count_tp)
-            np.testing.assert_allclose(fast[name].ap, loop[name].ap,
-                                       rtol=0, atol=1e-12)
+            np.testing.assert_allclose(
+                fast[name].ap, loop[name].ap, rtol=0, atol=1e-12)
             np.testing.assert_array_equal(fast[name].topk_hits,
                                           loop[name].topk_hits)
 
@@ -224,8 +232,9 @@ def test_vectorised_equals_loop_reference(use_cbgm):
 def test_bad_inputs_raise_clear_errors():
     gallery = gallery_of([([(BIG, 0.6)], [(BIG, PERSON)])])
     with pytest.raises(ValueError, match='dimension 3 but gallery .* 2'):
-        evaluate_search(np.ones((1, 3), np.float32), np.array([PERSON]),
-                        np.array([-1]), gallery, listed(0))
+        evaluate_search(
+            np.ones((1, 3), np.float32), np.array([PERSON]), np.array([-1]),
+            gallery, listed(0))
     with pytest.raises(ValueError, match='one row per query'):
         evaluate_search(QUERY_FEAT, np.array([PERSON]), np.array([-1]),
                         gallery, {'g': ListedGallery(np.zeros((2, 1), int))})

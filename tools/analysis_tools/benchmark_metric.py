@@ -33,13 +33,19 @@ CUHK_SIZES = (50, 100, 500, 1000, 2000, 4000)
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--protocols', nargs='+', default=['cuhk', 'prw'],
-                        choices=['cuhk', 'prw'])
-    parser.add_argument('--loop-queries', type=int, default=50,
-                        help='queries timed with the loop reference')
+    parser.add_argument(
+        '--protocols',
+        nargs='+',
+        default=['cuhk', 'prw'],
+        choices=['cuhk', 'prw'])
+    parser.add_argument(
+        '--loop-queries',
+        type=int,
+        default=50,
+        help='queries timed with the loop reference')
     parser.add_argument('--feat-dim', type=int, default=256)
-    parser.add_argument('--cbgm', action='store_true',
-                        help='also time CBGM re-ranking')
+    parser.add_argument(
+        '--cbgm', action='store_true', help='also time CBGM re-ranking')
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -48,7 +54,11 @@ def unit_rows(x):
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def make_problem(rng, num_images, num_queries, num_persons, feat_dim,
+def make_problem(rng,
+                 num_images,
+                 num_queries,
+                 num_persons,
+                 feat_dim,
                  num_cams=None):
     """Gallery and query samples (as the metric receives them).
 
@@ -62,40 +72,48 @@ def make_problem(rng, num_images, num_queries, num_persons, feat_dim,
         num_gts = int(rng.integers(2, 10))
         xy = rng.uniform(0, 1200, (num_gts, 2))
         gts = np.c_[xy, xy + rng.uniform(15, 250, (num_gts, 2))]
-        pids = np.where(rng.random(num_gts) < 0.5,
-                        rng.integers(0, num_persons, num_gts), -1)
+        pids = np.where(
+            rng.random(num_gts) < 0.5, rng.integers(0, num_persons, num_gts),
+            -1)
         for p in set(pids[pids >= 0].tolist()):
             person_imgs[p].append(i)
         keep = rng.random(num_gts) < 0.85
         dets = gts[keep] + rng.normal(0, 6, (keep.sum(), 4))
         false = rng.uniform(0, 1200, (int(rng.integers(0, 2)), 2))
         dets = np.r_[dets, np.c_[false, false + 80]]
-        base = np.r_[np.where(pids[keep, None] >= 0,
-                              identity[np.maximum(pids[keep], 0)], 0),
+        base = np.r_[np.where(pids[keep, None] >=
+                              0, identity[np.maximum(pids[keep], 0)], 0),
                      np.zeros((len(false), feat_dim))]
         feats = unit_rows(base + 2.5 * rng.standard_normal(base.shape) /
                           np.sqrt(feat_dim))
-        gallery.append(dict(
-            img_id=f'{i:05d}.jpg',
-            cam_id=None if num_cams is None else int(i % num_cams),
-            pred_instances=dict(bboxes=dets,
-                                scores=rng.uniform(0.3, 1, len(dets)),
-                                reid_feats=feats),
-            gt_instances=dict(bboxes=gts, person_ids=pids)))
+        gallery.append(
+            dict(
+                img_id=f'{i:05d}.jpg',
+                cam_id=None if num_cams is None else int(i % num_cams),
+                pred_instances=dict(
+                    bboxes=dets,
+                    scores=rng.uniform(0.3, 1, len(dets)),
+                    reid_feats=feats),
+                gt_instances=dict(bboxes=gts, person_ids=pids)))
     persons = [p for p in range(num_persons) if len(person_imgs[p]) >= 2]
     queries = []
     for q in range(num_queries):
         p = persons[int(rng.integers(len(persons)))]
         q_img = person_imgs[p][0]
         info = gallery[q_img]
-        box = info['gt_instances']['bboxes'][
-            info['gt_instances']['person_ids'] == p][0]
-        queries.append(dict(
-            img_id=info['img_id'], cam_id=info['cam_id'], query_index=q,
-            query_person_id=p, query_bbox=box,
-            pred_query_feat=unit_rows(identity[p][None] + rng.standard_normal(
-                (1, feat_dim)) / np.sqrt(feat_dim))[0],
-            pred_instances=info['pred_instances']))
+        box = info['gt_instances']['bboxes'][info['gt_instances']['person_ids']
+                                             == p][0]
+        queries.append(
+            dict(
+                img_id=info['img_id'],
+                cam_id=info['cam_id'],
+                query_index=q,
+                query_person_id=p,
+                query_bbox=box,
+                pred_query_feat=unit_rows(identity[p][None] +
+                                          rng.standard_normal((1, feat_dim)) /
+                                          np.sqrt(feat_dim))[0],
+                pred_instances=info['pred_instances']))
     return gallery, queries, person_imgs
 
 
@@ -107,9 +125,11 @@ def cuhk_lists(rng, gallery, queries, person_imgs):
         q_img = int(r['img_id'][:5])
         pos = [i for i in person_imgs[r['query_person_id']] if i != q_img]
         taken = set(pos) | {q_img}
-        neg = [i for i in rng.permutation(len(gallery))[:max(CUHK_SIZES) +
-                                                          len(taken)]
-               if i not in taken]
+        neg = [
+            i for i in rng.permutation(len(gallery))[:max(CUHK_SIZES) +
+                                                     len(taken)]
+            if i not in taken
+        ]
         for size in CUHK_SIZES:
             rows[size].append(pos[:size] + neg[:size - len(pos[:size])])
     lists = {size: img_ids[np.array(r)] for size, r in rows.items()}
@@ -121,11 +141,12 @@ def search_inputs(metric, protocol, results):
     gallery_res = [r for r in results if r['kind'] == 'gallery']
     queries = [r for r in results if r['kind'] == 'query']
     gallery = build_search_gallery(
-        *[[r[k] for r in gallery_res] for k in
-          ('img_id', 'det_bboxes', 'det_scores', 'det_feats', 'gt_bboxes',
-           'gt_person_ids')],
-        cam_ids=None if protocol == 'cuhk' else
-        [r['cam_id'] for r in gallery_res], det_thresh=metric.det_thresh)
+        *[[r[k] for r in gallery_res]
+          for k in ('img_id', 'det_bboxes', 'det_scores', 'det_feats',
+                    'gt_bboxes', 'gt_person_ids')],
+        cam_ids=None
+        if protocol == 'cuhk' else [r['cam_id'] for r in gallery_res],
+        det_thresh=metric.det_thresh)
     index = {img: i for i, img in enumerate(gallery.img_ids.tolist())}
     q_img = np.array([index.get(r['img_id'], -1) for r in queries])
     feats = np.stack([r['query_feat'] for r in queries])
@@ -134,8 +155,10 @@ def search_inputs(metric, protocol, results):
         [r['cam_id'] for r in queries])
     if protocol == 'cuhk':
         fn = metric.dataset_meta['gallery_protocol']
-        galleries = {str(s): ListedGallery(gallery.index_of(fn(s)[1], str(s)))
-                     for s in CUHK_SIZES}
+        galleries = {
+            str(s): ListedGallery(gallery.index_of(fn(s)[1], str(s)))
+            for s in CUHK_SIZES
+        }
         galleries['full'] = ListedGallery(galleries['50'].img_indices, True)
     else:
         galleries = {'all': CameraGallery(), 'multiview': CameraGallery(True)}
@@ -143,22 +166,27 @@ def search_inputs(metric, protocol, results):
 
 
 def subset(galleries, rows):
-    return {n: ListedGallery(g.img_indices[rows], g.add_rest)
-            if isinstance(g, ListedGallery) else g
-            for n, g in galleries.items()}
+    return {
+        n:
+        ListedGallery(g.img_indices[rows], g.add_rest) if isinstance(
+            g, ListedGallery) else g
+        for n, g in galleries.items()
+    }
 
 
 def benchmark(protocol, args, rng):
     if protocol == 'cuhk':
         scale = dict(num_images=6978, num_queries=2900, num_persons=2900)
     else:
-        scale = dict(num_images=6112, num_queries=2057, num_persons=450,
-                     num_cams=6)
+        scale = dict(
+            num_images=6112, num_queries=2057, num_persons=450, num_cams=6)
     t0 = time.perf_counter()
-    gallery, queries, person_imgs = make_problem(rng, feat_dim=args.feat_dim,
-                                                 **scale)
-    meta = dict(dataset_name='cuhk_sysu' if protocol == 'cuhk' else 'prw',
-                num_gallery_images=len(gallery), num_queries=len(queries))
+    gallery, queries, person_imgs = make_problem(
+        rng, feat_dim=args.feat_dim, **scale)
+    meta = dict(
+        dataset_name='cuhk_sysu' if protocol == 'cuhk' else 'prw',
+        num_gallery_images=len(gallery),
+        num_queries=len(queries))
     if protocol == 'cuhk':
         meta['gallery_protocol'] = cuhk_lists(rng, gallery, queries,
                                               person_imgs)
@@ -183,8 +211,7 @@ def benchmark(protocol, args, rng):
     feats, pids, q_img, search_gallery, galleries, cams = search_inputs(
         metric, protocol, metric.results)
     t0 = time.perf_counter()
-    fast = evaluate_search(feats, pids, q_img, search_gallery, galleries,
-                           cams)
+    fast = evaluate_search(feats, pids, q_img, search_gallery, galleries, cams)
     t_fast = time.perf_counter() - t0
     tracemalloc.start()
     evaluate_search(feats, pids, q_img, search_gallery, galleries, cams)
@@ -193,15 +220,17 @@ def benchmark(protocol, args, rng):
 
     rows = np.arange(min(args.loop_queries, len(feats)))
     t0 = time.perf_counter()
-    loop = reference_search(feats[rows], pids[rows], q_img[rows],
-                            search_gallery, subset(galleries, rows),
-                            None if cams is None else cams[rows])
+    loop = reference_search(feats[rows],
+                            pids[rows], q_img[rows], search_gallery,
+                            subset(galleries,
+                                   rows), None if cams is None else cams[rows])
     t_loop_sub = time.perf_counter() - t0
     t_loop = t_loop_sub * len(feats) / len(rows)
-    max_diff = max(np.abs(fast[n].ap[rows] - loop[n].ap).max()
-                   for n in galleries)
-    same_topk = all(np.array_equal(fast[n].topk_hits[rows], loop[n].topk_hits)
-                    for n in galleries)
+    max_diff = max(
+        np.abs(fast[n].ap[rows] - loop[n].ap).max() for n in galleries)
+    same_topk = all(
+        np.array_equal(fast[n].topk_hits[rows], loop[n].topk_hits)
+        for n in galleries)
     print(f'search core, vectorised, all {len(feats)} queries x '
           f'{len(galleries)} galleries: {t_fast:.2f} s')
     print(f'loop reference: {t_loop_sub:.2f} s on {len(rows)} queries -> '

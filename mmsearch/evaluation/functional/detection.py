@@ -7,7 +7,8 @@ from .average_precision import average_precision
 from .box_iou import box_iou
 
 
-def match_detections(gt_boxes: np.ndarray, det_boxes: np.ndarray,
+def match_detections(gt_boxes: np.ndarray,
+                     det_boxes: np.ndarray,
                      iou_thr: float = 0.5) -> np.ndarray:
     """Mark the detections of one image that are true positives.
 

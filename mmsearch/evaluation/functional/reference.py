@@ -48,8 +48,8 @@ def _gallery_entries(spec: GallerySpec, q: int, q_img: int,
                         if img not in seen]
         return entries
     return [(img, True) for img in range(num_images)
-            if img != q_img and (not spec.other_cameras_only or
-                                 gallery.cam_ids[img] != query_cam_ids[q])]
+            if img != q_img and (not spec.other_cameras_only
+                                 or gallery.cam_ids[img] != query_cam_ids[q])]
 
 
 def reference_search(query_feats: np.ndarray,
@@ -70,9 +70,9 @@ def reference_search(query_feats: np.ndarray,
         for q in range(len(query_feats)):
             person_id = int(query_person_ids[q])
             records, count_gt = [], 0
-            for img, gt_counts in _gallery_entries(
-                    spec, q, int(query_img_indices[q]), gallery,
-                    query_cam_ids):
+            for img, gt_counts in _gallery_entries(spec, q,
+                                                   int(query_img_indices[q]),
+                                                   gallery, query_cam_ids):
                 gt_box = _query_gt_box(gallery, img, person_id)
                 if not gt_counts:
                     gt_box = None
@@ -121,8 +121,8 @@ def reference_search(query_feats: np.ndarray,
     return results
 
 
-def _reference_cbgm(records: list, gallery: SearchGallery,
-                    context: np.ndarray, k1: int) -> None:
+def _reference_cbgm(records: list, gallery: SearchGallery, context: np.ndarray,
+                    k1: int) -> None:
     """Re-score, in place, the images holding the k1 best detections."""
     entries = []  # (similarity, global detection index, record)
     for record in records:

@@ -29,8 +29,8 @@ import numpy as np
 from .average_precision import average_precision_from_counts
 from .cbgm import context_matching
 from .search_gallery import CameraGallery, ListedGallery, SearchGallery
-from .search_pairs import (QueryPairs, build_query_pairs,
-                           positive_detections, rescored_positive)
+from .search_pairs import (QueryPairs, build_query_pairs, positive_detections,
+                           rescored_positive)
 
 GallerySpec = Union[ListedGallery, CameraGallery]
 
@@ -65,8 +65,8 @@ class SearchResult:
         """
         out = {'mAP': float(self.ap.mean()) if self.ap.size else 0.0}
         for i, k in enumerate(topk):
-            out[f'top{k}'] = float(self.topk_hits[:, i].mean()
-                                   ) if self.ap.size else 0.0
+            out[f'top{k}'] = float(
+                self.topk_hits[:, i].mean()) if self.ap.size else 0.0
         return out
 
 
@@ -158,12 +158,13 @@ def evaluate_search(query_feats: np.ndarray,
     num_cams = 0 if gallery.cam_ids is None else int(
         gallery.cam_ids.max(initial=-1)) + 1
     pair_cam = None if gallery.cam_ids is None else gallery.cam_ids[pairs.img]
-    need_img_hist = any(isinstance(g, ListedGallery)
-                        for g in galleries.values())
+    need_img_hist = any(
+        isinstance(g, ListedGallery) for g in galleries.values())
     topk_arr = np.asarray(topk, dtype=np.int64)
 
     results = {
-        name: SearchResult(
+        name:
+        SearchResult(
             ap=np.zeros(num_queries),
             topk_hits=np.zeros((num_queries, len(topk)), dtype=bool),
             count_gt=np.zeros(num_queries, dtype=np.int64),
@@ -190,8 +191,9 @@ def evaluate_search(query_feats: np.ndarray,
             p_img = pairs.img[pairs.offsets[q]:pairs.offsets[q + 1]]
             q_img = query_img_indices[q]
             specs = {
-                name: _query_gallery(spec, q, q_img, p_img, pairs, pair_cam,
-                                     gallery, query_cam_ids)
+                name:
+                _query_gallery(spec, q, q_img, p_img, pairs, pair_cam, gallery,
+                               query_cam_ids)
                 for name, spec in galleries.items()
             }
             if context_feats is not None:
@@ -228,9 +230,9 @@ def evaluate_search(query_feats: np.ndarray,
             hists = _Histograms(bucket, num_buckets, total, img_hist, cam_hist)
             for name, spec in galleries.items():
                 g = specs[name]
-                counts = _gallery_counts(spec, g, hists, thr, gallery,
-                                         q_img, None if query_cam_ids is None
-                                         else query_cam_ids[q])
+                counts = _gallery_counts(
+                    spec, g, hists, thr, gallery, q_img,
+                    None if query_cam_ids is None else query_cam_ids[q])
                 _score_query(results[name], q, counts, thr, g, topk_arr)
                 if ranking is not None and name == ranking[0]:
                     _rank_query(results[name], q, s, g, gallery, det_img)
@@ -309,13 +311,14 @@ def _query_gallery(spec: GallerySpec, q: int, q_img: int, p_img: np.ndarray,
     if spec.other_cameras_only:
         p_cam = pair_cam[pairs.offsets[q]:pairs.offsets[q + 1]]
         img_weight = (gallery.cam_ids != query_cam_ids[q]).astype(np.int64)
-        return _Gallery(pair_weight=(p_cam != query_cam_ids[q]).astype(
-            np.int64), img_weight=img_weight)
+        return _Gallery(
+            pair_weight=(p_cam != query_cam_ids[q]).astype(np.int64),
+            img_weight=img_weight)
     img_weight = np.ones(gallery.num_images, dtype=np.int64)
     if q_img >= 0:
         img_weight[q_img] = 0
-    return _Gallery(pair_weight=(p_img != q_img).astype(np.int64),
-                    img_weight=img_weight)
+    return _Gallery(
+        pair_weight=(p_img != q_img).astype(np.int64), img_weight=img_weight)
 
 
 def _apply_cbgm(g: _Gallery, s: np.ndarray, img_max: np.ndarray,

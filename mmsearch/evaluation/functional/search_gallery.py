@@ -46,8 +46,7 @@ class SearchGallery:
     @property
     def det_img_indices(self) -> np.ndarray:
         """np.ndarray: int64 (M,), the image index of each detection."""
-        return np.repeat(
-            np.arange(self.num_images), np.diff(self.det_offsets))
+        return np.repeat(np.arange(self.num_images), np.diff(self.det_offsets))
 
     def index_of(self, img_ids: np.ndarray, what: str) -> np.ndarray:
         """Map image ids to gallery indices.
@@ -101,8 +100,10 @@ def build_search_gallery(img_ids: Sequence[str],
         SearchGallery: The flattened gallery.
     """
     num_images = len(img_ids)
-    lengths = {len(x) for x in (det_boxes, det_scores, det_feats, gt_boxes,
-                                gt_person_ids)}
+    lengths = {
+        len(x)
+        for x in (det_boxes, det_scores, det_feats, gt_boxes, gt_person_ids)
+    }
     if lengths != {num_images}:
         raise ValueError('build_search_gallery: every per-image argument '
                          f'needs {num_images} entries.')
@@ -122,17 +123,18 @@ def build_search_gallery(img_ids: Sequence[str],
         if not arrays:
             return np.zeros((0, ) + shape, dtype=dtype)
         return np.concatenate([
-            np.asarray(a, dtype=dtype).reshape((-1, ) + shape)
-            for a in arrays
+            np.asarray(a, dtype=dtype).reshape((-1, ) + shape) for a in arrays
         ])
 
     return SearchGallery(
         img_ids=img_ids,
         det_offsets=np.r_[0, np.cumsum(det_counts)].astype(np.int64),
-        det_boxes=cat([np.asarray(b).reshape(-1, 4)[k]
-                       for b, k in zip(det_boxes, keeps)], (4, ), np.float64),
-        det_scores=cat([np.asarray(s).reshape(-1)[k]
-                        for s, k in zip(det_scores, keeps)], (), np.float64),
+        det_boxes=cat([
+            np.asarray(b).reshape(-1, 4)[k] for b, k in zip(det_boxes, keeps)
+        ], (4, ), np.float64),
+        det_scores=cat(
+            [np.asarray(s).reshape(-1)[k] for s, k in zip(det_scores, keeps)],
+            (), np.float64),
         det_feats=cat([
             np.asarray(f).reshape(-1, feat_dim)[k]
             for f, k in zip(det_feats, keeps)

@@ -39,7 +39,7 @@ class QueryPairs:
 
 
 def build_query_pairs(gallery: SearchGallery,
-                 query_person_ids: np.ndarray) -> QueryPairs:
+                      query_person_ids: np.ndarray) -> QueryPairs:
     """Find every gallery image holding each query's person, and the
     detections there that pass the small-box IoU rule.
 
@@ -84,12 +84,12 @@ def build_query_pairs(gallery: SearchGallery,
     cand_pair, cand_det = pair_of[ok], det[ok]
     cand_offsets = np.searchsorted(cand_pair, np.arange(len(img) + 1))
     return QueryPairs(query, img, gt_box, offsets, cand_pair, cand_det,
-                       cand_offsets)
+                      cand_offsets)
 
 
 def positive_detections(pairs: QueryPairs, pair_range: Tuple[int, int],
-               sims: np.ndarray, first_query: int) -> Tuple[np.ndarray,
-                                                            np.ndarray]:
+                        sims: np.ndarray,
+                        first_query: int) -> Tuple[np.ndarray, np.ndarray]:
     """The positive of each pair: among its candidates, the detection of
     highest similarity (ties: lower detection index).
 
@@ -121,9 +121,9 @@ def positive_detections(pairs: QueryPairs, pair_range: Tuple[int, int],
     return pos_det, pos_sim
 
 
-def rescored_positive(pairs: QueryPairs, pair: int, s: np.ndarray,
-                       modification: Tuple[int, np.float32]
-                       ) -> Tuple[int, np.float32]:
+def rescored_positive(
+        pairs: QueryPairs, pair: int, s: np.ndarray,
+        modification: Tuple[int, np.float32]) -> Tuple[int, np.float32]:
     """Positive of a pair's image after CBGM changed one similarity."""
     c0, c1 = pairs.cand_offsets[pair], pairs.cand_offsets[pair + 1]
     cand = pairs.cand_det[c0:c1]

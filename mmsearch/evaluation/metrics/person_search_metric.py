@@ -16,8 +16,8 @@ from mmsearch.registry import METRICS
 from ..functional import (SearchGallery, box_iou, build_search_gallery,
                           evaluate_detection, evaluate_search)
 from .result_collection import collect_unique_results
-from .search_protocols import (check_gallery_sizes, cuhk_galleries,
-                               metric_key, prw_galleries)
+from .search_protocols import (check_gallery_sizes, cuhk_galleries, metric_key,
+                               prw_galleries)
 
 _PROTOCOLS = {'cuhk_sysu': 'cuhk', 'cuhk': 'cuhk', 'prw': 'prw'}
 _CBGM_DEFAULTS = {'cuhk': (10, 3), 'prw': (30, 4)}
@@ -154,8 +154,10 @@ class PersonSearchMetric(BaseMetric):
         """Keep a compact numpy record of each gallery or query sample."""
         for sample in data_samples:
             pred = sample.get('pred_instances')
-            record = {'img_id': sample['img_id'],
-                      'cam_id': sample.get('cam_id')}
+            record = {
+                'img_id': sample['img_id'],
+                'cam_id': sample.get('cam_id')
+            }
             if pred is not None:
                 record['det_bboxes'] = _numpy(pred['bboxes'], shape=(-1, 4))
                 record['det_scores'] = _numpy(pred['scores'])
@@ -182,8 +184,7 @@ class PersonSearchMetric(BaseMetric):
                     kind='query',
                     query_index=int(sample['query_index']),
                     query_person_id=int(sample['query_person_id']),
-                    query_bbox=_numpy(sample['query_bbox'], np.float64,
-                                      (4, )),
+                    query_bbox=_numpy(sample['query_bbox'], np.float64, (4, )),
                     query_feat=_numpy(sample['pred_query_feat']).reshape(-1))
             else:
                 if pred is None:
@@ -222,8 +223,10 @@ class PersonSearchMetric(BaseMetric):
         if is_main_process():
             metrics = [self.compute_metrics(results)]
             if self.prefix:
-                metrics = [{f'{self.prefix}/{k}': v
-                            for k, v in metrics[0].items()}]
+                metrics = [{
+                    f'{self.prefix}/{k}': v
+                    for k, v in metrics[0].items()
+                }]
         broadcast_object_list(metrics)
         self.results.clear()
         return metrics[0]
@@ -324,8 +327,8 @@ class PersonSearchMetric(BaseMetric):
                 for name, result in results.items():
                     summary = result.summary(self.topk)
                     for measure, value in summary.items():
-                        metrics[tag + metric_key(protocol, name,
-                                                 measure)] = value
+                        metrics[tag +
+                                metric_key(protocol, name, measure)] = value
                     rows.append([f'{tag}{protocol}', name] +
                                 [f'{100 * v:.2f}' for v in summary.values()])
                 if ranking is not None and is_main_process():
@@ -358,9 +361,11 @@ class PersonSearchMetric(BaseMetric):
                     f'have dimension {feat_dim}.')
             feats.append(feat)
         if fallbacks:
-            print_log(f'PersonSearchMetric: {fallbacks} queries have no '
-                      'detection overlapping the query box; they use the '
-                      'query-box feature.', logger='current')
+            print_log(
+                f'PersonSearchMetric: {fallbacks} queries have no '
+                'detection overlapping the query box; they use the '
+                'query-box feature.',
+                logger='current')
         return np.stack(feats).astype(np.float32)
 
     def _contexts(self, queries: List[dict], query_feats: np.ndarray,
@@ -396,15 +401,19 @@ class PersonSearchMetric(BaseMetric):
                 if det < 0:
                     break
                 ranked.append(
-                    dict(img_id=str(gallery.img_ids[det_img[det]]),
-                         bbox=[float(v) for v in gallery.det_boxes[det]],
-                         similarity=float(sim),
-                         is_positive=bool(positive)))
+                    dict(
+                        img_id=str(gallery.img_ids[det_img[det]]),
+                        bbox=[float(v) for v in gallery.det_boxes[det]],
+                        similarity=float(sim),
+                        is_positive=bool(positive)))
             entries.append(
-                dict(query_index=r['query_index'], img_id=r['img_id'],
-                     query_bbox=[float(v) for v in r['query_bbox']],
-                     query_person_id=r['query_person_id'],
-                     ap=float(result.ap[i]), ranked=ranked))
+                dict(
+                    query_index=r['query_index'],
+                    img_id=r['img_id'],
+                    query_bbox=[float(v) for v in r['query_bbox']],
+                    query_person_id=r['query_person_id'],
+                    ap=float(result.ap[i]),
+                    ranked=ranked))
         path = self.ranking_file
         if tag:
             root, ext = osp.splitext(path)
@@ -413,10 +422,14 @@ class PersonSearchMetric(BaseMetric):
             mkdir_or_exist(osp.dirname(path))
         with open(path, 'w') as f:
             json.dump(
-                dict(protocol=protocol, gallery=name,
-                     options=self._options(), queries=entries), f)
-        print_log(f'PersonSearchMetric: ranked galleries written to {path}',
-                  logger='current')
+                dict(
+                    protocol=protocol,
+                    gallery=name,
+                    options=self._options(),
+                    queries=entries), f)
+        print_log(
+            f'PersonSearchMetric: ranked galleries written to {path}',
+            logger='current')
 
     def _options(self) -> dict:
         """The options that produced the numbers."""
@@ -431,19 +444,19 @@ class PersonSearchMetric(BaseMetric):
     def _print_tables(self, protocol: str, rows: list,
                       metrics: Dict[str, float]) -> None:
         if rows:
-            header = ['protocol', 'gallery', 'mAP'] + [
-                f'top-{k}' for k in self.topk
-            ]
-            print_log('\n' + AsciiTable([header] + rows).table,
-                      logger='current')
-        det = [['det_eval_thresh', 'AP', 'recall', 'AP (labelled)',
-                'recall (labelled)'],
-               [str(self.det_eval_thresh)] + [
-                   f'{100 * metrics[f"det/{k}"]:.2f}'
-                   for k in ('AP', 'recall', 'AP_labelled',
-                             'recall_labelled')
-               ]]
+            header = ['protocol', 'gallery', 'mAP'
+                      ] + [f'top-{k}' for k in self.topk]
+            print_log(
+                '\n' + AsciiTable([header] + rows).table, logger='current')
+        det = [[
+            'det_eval_thresh', 'AP', 'recall', 'AP (labelled)',
+            'recall (labelled)'
+        ], [str(self.det_eval_thresh)] + [
+            f'{100 * metrics[f"det/{k}"]:.2f}'
+            for k in ('AP', 'recall', 'AP_labelled', 'recall_labelled')
+        ]]
         print_log('\n' + AsciiTable(det).table, logger='current')
-        print_log(f'PersonSearchMetric options ({protocol}): '
-                  + ', '.join(f'{k}={v}' for k, v in self._options().items()),
-                  logger='current')
+        print_log(
+            f'PersonSearchMetric options ({protocol}): ' +
+            ', '.join(f'{k}={v}' for k, v in self._options().items()),
+            logger='current')
