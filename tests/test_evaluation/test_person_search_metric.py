@@ -86,6 +86,8 @@ def protocol(name, listed=None):
     }
     if listed is not None:
         lists[100] = listed
+    if name == 'occlusion':  # a subset: query 1 only, mapped to the list
+        return np.array([1]), np.array([['a.jpg', 'b.jpg']], dtype=object)
     return np.arange(2), np.array(lists[name], dtype=object)
 
 
@@ -137,6 +139,22 @@ def test_cuhk_keys_and_values(tmp_path):
                                  ('a.jpg', True)]
     assert ranked[0]['similarity'] == pytest.approx(0.9)
     assert ranking['options']['query_feat_source'] == 'gt_box'
+
+
+def test_query_subset_evaluates_its_queries_only():
+    metric = PersonSearchMetric(gallery_sizes=(100, 'occlusion'))
+    res = run_metric(metric, *samples())
+    # the occlusion subset holds query 1 only: AP 1, top-1 hit
+    assert res['cuhk/mAP@occlusion'] == pytest.approx(1.0)
+    assert res['cuhk/top1@occlusion'] == 1.0
+    assert res['cuhk/mAP@100'] == pytest.approx(2 / 3)
+
+
+def test_query_ids_outside_the_protocol_raise():
+    gallery, queries = samples()
+    queries[1]['query_person_id'] = 5
+    with pytest.raises(ValueError, match='query_person_id other than'):
+        run_metric(PersonSearchMetric(), gallery, queries)
 
 
 def test_query_feature_from_detection():

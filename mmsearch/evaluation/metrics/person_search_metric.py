@@ -301,6 +301,16 @@ class PersonSearchMetric(BaseMetric):
                                "dataset_meta['gallery_protocol'] (the query "
                                "dataset's get_gallery_protocol); test with "
                                'PersonSearchTestLoop.')
+            wrong = [
+                r['query_index'] for r in queries
+                if r['query_person_id'] != r['query_index']
+            ]
+            if wrong:
+                raise ValueError(
+                    f'PersonSearchMetric: {len(wrong)} CUHK-SYSU queries '
+                    f'(query_index {wrong[:5]}) have a query_person_id other '
+                    'than their query_index; the protocol ids are the '
+                    'positions in the TestG50 query list.')
             positions = {r['query_index']: i for i, r in enumerate(queries)}
             groups = cuhk_galleries(self.gallery_sizes, protocol_fn, gallery,
                                     positions)
