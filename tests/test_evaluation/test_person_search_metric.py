@@ -37,7 +37,7 @@ def gallery_sample(img_id, cam_id, dets, gts):
         bboxes=torch.tensor([d[0] for d in dets]).reshape(-1, 4),
         scores=torch.full((len(dets), ), 0.9),
         labels=torch.zeros(len(dets), dtype=torch.long),
-        reid_feats=torch.tensor([d[1] for d in dets]).reshape(len(dets), -1))
+        reid_feats=torch.tensor([d[1] for d in dets]).reshape(len(dets), 3))
     sample.gt_instances = InstanceData(
         bboxes=HorizontalBoxes(torch.tensor([g[0] for g in gts])),
         labels=torch.zeros(len(gts), dtype=torch.long),
@@ -155,6 +155,17 @@ def test_query_ids_outside_the_protocol_raise():
     queries[1]['query_person_id'] = 5
     with pytest.raises(ValueError, match='query_person_id other than'):
         run_metric(PersonSearchMetric(), gallery, queries)
+
+
+def test_gallery_without_any_detection_scores_zero():
+    gallery = [
+        gallery_sample(name, 0, [], [(BIG, i)])
+        for i, name in enumerate(('a.jpg', 'b.jpg', 'q.jpg'))
+    ]
+    res = run_metric(PersonSearchMetric(), gallery, samples()[1])
+    # every query person is in the gallery (count_gt 1) but never found
+    assert res['cuhk/mAP@100'] == 0.0 and res['cuhk/top10@100'] == 0.0
+    assert res['det/AP'] == 0.0 and res['det/recall'] == 0.0
 
 
 def test_query_feature_from_detection():

@@ -85,6 +85,8 @@ def similarity(query_feats: np.ndarray,
     Returns:
         np.ndarray: float32 (B, M) (or (M,)) similarities.
     """
+    if len(gallery_feats) == 0:  # no detection kept in the gallery
+        return np.zeros(np.shape(query_feats)[:-1] + (0, ), np.float32)
     return (np.asarray(query_feats, np.float64) @ np.asarray(
         gallery_feats, np.float64).T).astype(np.float32)
 

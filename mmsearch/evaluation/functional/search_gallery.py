@@ -110,7 +110,10 @@ def build_search_gallery(img_ids: Sequence[str],
     img_ids = np.asarray(list(img_ids), dtype=object)
     if len(set(img_ids.tolist())) != num_images:
         raise ValueError('build_search_gallery: gallery img_ids repeat.')
-    feat_dims = {np.asarray(f).shape[-1] for f in det_feats if len(f)}
+    feat_dims = {
+        np.shape(f)[-1]
+        for f in det_feats if len(f) or np.ndim(f) == 2
+    }
     if len(feat_dims) > 1:
         raise ValueError('build_search_gallery: gallery features have '
                          f'different dimensions {sorted(feat_dims)}.')
@@ -136,7 +139,7 @@ def build_search_gallery(img_ids: Sequence[str],
             [np.asarray(s).reshape(-1)[k] for s, k in zip(det_scores, keeps)],
             (), np.float64),
         det_feats=cat([
-            np.asarray(f).reshape(-1, feat_dim)[k]
+            np.asarray(f).reshape(len(k), feat_dim)[k]
             for f, k in zip(det_feats, keeps)
         ], (feat_dim, ), np.float32),
         gt_offsets=np.r_[0, np.cumsum(gt_counts)].astype(np.int64),

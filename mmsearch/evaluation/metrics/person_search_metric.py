@@ -287,7 +287,8 @@ class PersonSearchMetric(BaseMetric):
     def _search(self, protocol: str, gallery: SearchGallery,
                 queries: List[dict], metrics: Dict[str, float]) -> list:
         """Run the search protocol; fill ``metrics``; return table rows."""
-        query_feats = self._query_feats(queries, gallery.feat_dim)
+        query_feats = self._query_feats(
+            queries, gallery.feat_dim if len(gallery.det_feats) else 0)
         img_index = {img: i for i, img in enumerate(gallery.img_ids.tolist())}
         q_img = np.array([img_index.get(r['img_id'], -1) for r in queries],
                          dtype=np.int64)
@@ -364,7 +365,7 @@ class PersonSearchMetric(BaseMetric):
                     feat = r['det_feats'][int(ious.argmax())]
                 else:
                     fallbacks += 1
-            if feat.shape != (feat_dim, ):
+            if feat_dim and feat.shape != (feat_dim, ):
                 raise ValueError(
                     f'PersonSearchMetric: query {r["query_index"]} has a '
                     f'feature of shape {feat.shape}; the gallery features '
