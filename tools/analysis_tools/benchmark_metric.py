@@ -47,6 +47,11 @@ def parse_args():
     parser.add_argument(
         '--cbgm', action='store_true', help='also time CBGM re-ranking')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument(
+        '--scale',
+        type=float,
+        default=1.0,
+        help='shrink the problems (images, queries, persons) by this factor')
     return parser.parse_args()
 
 
@@ -59,12 +64,15 @@ def make_problem(rng,
                  num_queries,
                  num_persons,
                  feat_dim,
-                 num_cams=None):
+                 num_cams=None,
+                 protocol_ids=False):
     """Gallery and query samples (as the metric receives them).
 
     Each image holds 2-9 people (ids drawn from ``num_persons``, else
     unlabelled); detections are jittered gt boxes plus a few false ones;
     a person's detection features are its identity feature plus noise.
+    With ``protocol_ids`` (CUHK-SYSU) each query is a different person whose
+    id is the query index.
     """
     identity = unit_rows(rng.standard_normal((num_persons, feat_dim)))
     gallery, person_imgs = [], [[] for _ in range(num_persons)]
@@ -96,9 +104,22 @@ def make_problem(rng,
                     reid_feats=feats),
                 gt_instances=dict(bboxes=gts, person_ids=pids)))
     persons = [p for p in range(num_persons) if len(person_imgs[p]) >= 2]
+    if protocol_ids:
+        # CUHK-SYSU: one person per query, re-labelled to the query index;
+        # people never queried become unlabelled
+        persons = rng.permutation(persons)[:num_queries]
+        new_ids = np.full(num_persons + 1, -1)  # new_ids[-1]: unlabelled
+        new_ids[persons] = np.arange(len(persons))
+        for info in gallery:
+            info['gt_instances']['person_ids'] = new_ids[info['gt_instances']
+                                                         ['person_ids']]
+        identity = identity[persons]
+        person_imgs = [person_imgs[p] for p in persons]
+        persons = list(range(len(persons)))
     queries = []
     for q in range(num_queries):
-        p = persons[int(rng.integers(len(persons)))]
+        p = persons[q] if protocol_ids else persons[int(
+            rng.integers(len(persons)))]
         q_img = person_imgs[p][0]
         info = gallery[q_img]
         box = info['gt_instances']['bboxes'][info['gt_instances']['person_ids']
@@ -176,10 +197,16 @@ def subset(galleries, rows):
 
 def benchmark(protocol, args, rng):
     if protocol == 'cuhk':
-        scale = dict(num_images=6978, num_queries=2900, num_persons=2900)
+        scale = dict(
+            num_images=6978,
+            num_queries=2900,
+            num_persons=3300,
+            protocol_ids=True)
     else:
         scale = dict(
             num_images=6112, num_queries=2057, num_persons=450, num_cams=6)
+    for key in ('num_images', 'num_queries', 'num_persons'):
+        scale[key] = max(int(scale[key] * args.scale), 4)
     t0 = time.perf_counter()
     gallery, queries, person_imgs = make_problem(
         rng, feat_dim=args.feat_dim, **scale)
