@@ -1,5 +1,4 @@
 """PersonSearchMetric: the standard person-search protocol in mmengine."""
-import json
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -9,8 +8,6 @@ from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import broadcast_object_list, is_main_process
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
-from mmengine.utils import mkdir_or_exist
-from terminaltables import AsciiTable
 
 from mmsearch.registry import METRICS
 from ..functional import (SearchGallery, box_iou, build_search_gallery,
@@ -18,6 +15,7 @@ from ..functional import (SearchGallery, box_iou, build_search_gallery,
 from .result_collection import collect_unique_results
 from .search_protocols import (check_gallery_sizes, cuhk_galleries, metric_key,
                                prw_galleries)
+from .search_report import format_tables, write_ranking_file
 
 _PROTOCOLS = {'cuhk_sysu': 'cuhk', 'cuhk': 'cuhk', 'prw': 'prw'}
 _CBGM_DEFAULTS = {'cuhk': (10, 3), 'prw': (30, 4)}
@@ -261,7 +259,15 @@ class PersonSearchMetric(BaseMetric):
                 cam_ids=self._cam_ids(gallery_results, protocol),
                 det_thresh=self.det_thresh)
             rows = self._search(protocol, gallery, query_results, metrics)
-        self._print_tables(protocol, rows, metrics)
+        det_row = [str(self.det_eval_thresh)] + [
+            metrics[f'det/{k}']
+            for k in ('AP', 'recall', 'AP_labelled', 'recall_labelled')
+        ]
+        print_log(
+            format_tables(rows, det_row, self.topk) +
+            f'\nPersonSearchMetric options ({protocol}): ' +
+            ', '.join(f'{k}={v}' for k, v in self._options(protocol).items()),
+            logger='current')
         return metrics
 
     def _protocol(self) -> str:
@@ -341,11 +347,19 @@ class PersonSearchMetric(BaseMetric):
                         metrics[tag +
                                 metric_key(protocol, name, measure)] = value
                     rows.append([f'{tag}{protocol}', name] +
-                                [f'{100 * v:.2f}' for v in summary.values()])
+                                list(summary.values()))
                 if ranking is not None and is_main_process():
-                    self._write_ranking(tag, protocol, ranked_name,
-                                        results[ranked_name], gallery,
-                                        [queries[i] for i in q_rows])
+                    path = self.ranking_file
+                    if tag:
+                        root, ext = osp.splitext(path)
+                        path = f'{root}.cbgm{ext}'
+                    write_ranking_file(
+                        path, results[ranked_name], gallery,
+                        [queries[i] for i in q_rows],
+                        dict(
+                            protocol=protocol,
+                            gallery=ranked_name,
+                            options=self._options(protocol)))
         return rows
 
     def _query_feats(self, queries: List[dict], feat_dim: int) -> np.ndarray:
@@ -399,75 +413,13 @@ class PersonSearchMetric(BaseMetric):
             contexts.append(np.concatenate([feat[None], r['det_feats'][keep]]))
         return contexts
 
-    def _write_ranking(self, tag: str, protocol: str, name: str, result,
-                       gallery: SearchGallery, queries: List[dict]) -> None:
-        """Write each query's ranked gallery detections to JSON."""
-        det_img = gallery.det_img_indices
-        entries = []
-        for i, r in enumerate(queries):
-            ranked = []
-            for det, sim, positive in zip(result.ranked_dets[i],
-                                          result.ranked_sims[i],
-                                          result.ranked_positive[i]):
-                if det < 0:
-                    break
-                ranked.append(
-                    dict(
-                        img_id=str(gallery.img_ids[det_img[det]]),
-                        bbox=[float(v) for v in gallery.det_boxes[det]],
-                        similarity=float(sim),
-                        is_positive=bool(positive)))
-            entries.append(
-                dict(
-                    query_index=r['query_index'],
-                    img_id=r['img_id'],
-                    query_bbox=[float(v) for v in r['query_bbox']],
-                    query_person_id=r['query_person_id'],
-                    ap=float(result.ap[i]),
-                    ranked=ranked))
-        path = self.ranking_file
-        if tag:
-            root, ext = osp.splitext(path)
-            path = f'{root}.cbgm{ext}'
-        if osp.dirname(path):
-            mkdir_or_exist(osp.dirname(path))
-        with open(path, 'w') as f:
-            json.dump(
-                dict(
-                    protocol=protocol,
-                    gallery=name,
-                    options=self._options(),
-                    queries=entries), f)
-        print_log(
-            f'PersonSearchMetric: ranked galleries written to {path}',
-            logger='current')
-
-    def _options(self) -> dict:
-        """The options that produced the numbers."""
+    def _options(self, protocol: str) -> dict:
+        """The options that produced the numbers (CBGM k1, k2 resolved)."""
+        k1, k2 = _CBGM_DEFAULTS[protocol]
         return dict(
             det_thresh=self.det_thresh,
             det_eval_thresh=self.det_eval_thresh,
             query_feat_source=self.query_feat_source,
             cbgm=self.cbgm,
-            cbgm_topk_images=self.cbgm_topk_images,
-            cbgm_topk_context=self.cbgm_topk_context)
-
-    def _print_tables(self, protocol: str, rows: list,
-                      metrics: Dict[str, float]) -> None:
-        if rows:
-            header = ['protocol', 'gallery', 'mAP'
-                      ] + [f'top-{k}' for k in self.topk]
-            print_log(
-                '\n' + AsciiTable([header] + rows).table, logger='current')
-        det = [[
-            'det_eval_thresh', 'AP', 'recall', 'AP (labelled)',
-            'recall (labelled)'
-        ], [str(self.det_eval_thresh)] + [
-            f'{100 * metrics[f"det/{k}"]:.2f}'
-            for k in ('AP', 'recall', 'AP_labelled', 'recall_labelled')
-        ]]
-        print_log('\n' + AsciiTable(det).table, logger='current')
-        print_log(
-            f'PersonSearchMetric options ({protocol}): ' +
-            ', '.join(f'{k}={v}' for k, v in self._options().items()),
-            logger='current')
+            cbgm_topk_images=self.cbgm_topk_images or k1,
+            cbgm_topk_context=self.cbgm_topk_context or k2)
