@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--iters',
         type=int,
-        default=int(os.environ.get('QUICKSTART_ITERS', 600)),
+        default=int(os.environ.get('QUICKSTART_ITERS', 350)),
         help='training iterations (env QUICKSTART_ITERS)')
     parser.add_argument('--lr', type=float, default=0.02)
     parser.add_argument('--batch-size', type=int, default=None,
@@ -48,7 +48,10 @@ def parse_args() -> argparse.Namespace:
         '--smoke',
         action='store_true',
         help='CI run: few iterations, checks the pipeline, not accuracy')
-    parser.add_argument('--topk', type=int, default=5)
+    parser.add_argument('--topk', type=int, default=5,
+                        help='matches drawn for the demo query')
+    parser.add_argument('--demo-gallery', type=int, default=50,
+                        help='gallery images searched by the demo query')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -70,10 +73,35 @@ def replace_data_root(node, data_root: str):
             replace_data_root(value, data_root)
 
 
+def train_from_scratch(model_cfg: dict) -> None:
+    """Unfreeze what ImageNet-initialised configs freeze.
+
+    Without pretrained weights the stem and res2 must learn and BatchNorm
+    must normalise with batch statistics: every ``norm_cfg`` becomes a
+    trainable BN in train mode and no backbone stage is frozen.
+    """
+    for key, value in model_cfg.items():
+        if key == 'norm_cfg' and isinstance(value, dict):
+            value['requires_grad'] = True
+        elif key == 'norm_eval':
+            model_cfg[key] = False
+        elif key == 'frozen_stages':
+            model_cfg[key] = -1
+        elif isinstance(value, dict):
+            train_from_scratch(value)
+
+
 def quickstart_cfg(args: argparse.Namespace) -> Config:
     """The method's config, shortened to ``args.iters`` iterations."""
     cfg = Config.fromfile(args.config)
     replace_data_root(cfg._cfg_dict, args.data_root)
+    train_from_scratch(cfg.model)
+    # A synthetic image holds a few persons: 50 proposals and detections.
+    cfg.model.test_cfg.rpn.max_per_img = 50
+    cfg.model.test_cfg.rcnn.max_per_img = 50
+    # The synthetic test split is searched with its TestG50 lists.
+    gallery_size = cfg.test_dataloader.dataset.get('gallery_size', 50)
+    cfg.test_evaluator.gallery_sizes = (gallery_size, )
     iters = max(1, args.iters)
     warmup = max(1, min(50, iters // 10))
     cfg.train_cfg = dict(
@@ -145,7 +173,8 @@ def metric_value(metrics: dict, key: str) -> float:
     return float(found[0])
 
 
-def demo(cfg: Config, checkpoint: str, out_file: str, topk: int) -> list:
+def demo(cfg: Config, checkpoint: str, out_file: str, topk: int,
+         gallery_size: int) -> list:
     """Search the gallery for the first query; draw and return matches."""
     query_dataset = DATASETS.build(cfg.test_cfg.query_dataloader.dataset)
     query = query_dataset.get_data_info(0)
@@ -160,6 +189,7 @@ def demo(cfg: Config, checkpoint: str, out_file: str, topk: int) -> list:
             osp.join(folder, name) for name in sorted(os.listdir(folder))
             if name != osp.basename(query['img_path'])
         ]
+    gallery = gallery[:gallery_size]
     model = init_searcher(cfg, checkpoint)
     query_feat = embed_query(model, query['img_path'], query['query_bbox'])
     matches = search_gallery(model, query_feat, gallery, topk=topk)
@@ -173,6 +203,7 @@ def main() -> None:
     start = time.time()
     if args.smoke:
         args.iters = min(args.iters, 20)
+        args.demo_gallery = min(args.demo_gallery, 10)
     if not osp.isdir(args.data_root):
         raise FileNotFoundError(
             f'--data-root "{args.data_root}" not found: generate it with '
@@ -195,7 +226,7 @@ def main() -> None:
     after = evaluate(cfg, trained, 'quickstart_after')
 
     png = osp.join(args.work_dir, 'search_result.png')
-    matches = demo(cfg, trained, png, args.topk)
+    matches = demo(cfg, trained, png, args.topk, args.demo_gallery)
     rows = [('untrained', before), ('trained', after)]
     summary = dict(
         iters=args.iters,
