@@ -1,0 +1,3 @@
+from .person_search import PersonSearch
+
+__all__ = ['PersonSearch']

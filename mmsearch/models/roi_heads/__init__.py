@@ -1,0 +1,5 @@
+from .embedding_head import ReIDEmbeddingHead
+from .person_search_roi_head import PersonSearchRoIHead
+from .resnext_layer import ResNeXtLayer
+
+__all__ = ['PersonSearchRoIHead', 'ReIDEmbeddingHead', 'ResNeXtLayer']

@@ -1,0 +1,123 @@
+"""The person-search detector: Faster R-CNN C4 with a re-ID branch."""
+from typing import List, Sequence
+
+import torch
+from mmdet.models.detectors import TwoStageDetector
+from mmdet.structures import SampleList
+from mmdet.structures.bbox import get_box_tensor, scale_boxes
+from torch import Tensor
+
+from mmsearch.registry import MODELS
+
+
+def boxes_to_input_coords(boxes: Tensor | Sequence[float],
+                          metainfo: dict) -> Tensor:
+    """Map boxes from original image to network-input coordinates.
+
+    ``(x1, y1, x2, y2) -> (x1 * s_w, y1 * s_h, x2 * s_w, y2 * s_h)`` with
+    ``(s_w, s_h) = metainfo['scale_factor']`` (1 when absent).
+
+    Args:
+        boxes (Tensor | Sequence[float]): Shape (n, 4) or (4,).
+        metainfo (dict): The image's metainfo.
+
+    Returns:
+        Tensor: Float boxes, shape (n, 4).
+    """
+    boxes = torch.as_tensor(get_box_tensor(boxes), dtype=torch.float32)
+    if boxes.dim() == 1:
+        boxes = boxes[None]
+    if boxes.dim() != 2 or boxes.size(1) != 4:
+        raise ValueError('Boxes must have shape (n, 4) or (4,) as '
+                         f'(x1, y1, x2, y2), got {tuple(boxes.shape)}.')
+    scale_factor = metainfo.get('scale_factor', (1.0, 1.0))
+    return scale_boxes(boxes, scale_factor)
+
+
+@MODELS.register_module()
+class PersonSearch(TwoStageDetector):
+    """Person search: detect every person and embed each for retrieval.
+
+    A Faster R-CNN C4 detector (trunk up to stride 16, RPN, RoIAlign, res5
+    RoI head) whose RoI head, :class:`PersonSearchRoIHead`, also embeds
+    RoIs. One class covers OIM, I-Net (shared res5) and DC-I-Net (separate
+    detection and retrieval res5), chosen by the RoI head config.
+
+    ``predict`` returns per image ``pred_instances`` with ``bboxes``
+    (original image coordinates with ``rescale=True``), ``scores``,
+    ``labels`` and ``reid_feats`` (n, D, unit norm). Samples whose metainfo
+    holds ``query_bbox`` (original coordinates) also get
+    ``pred_query_feat`` (D,): that box embedded by the retrieval module.
+
+    Args: as :class:`mmdet.models.TwoStageDetector`.
+    """
+
+    def predict(self,
+                batch_inputs: Tensor,
+                batch_data_samples: SampleList,
+                rescale: bool = True) -> SampleList:
+        """Detect and embed persons; embed the query box if given.
+
+        Args:
+            batch_inputs (Tensor): Images, shape (B, 3, H, W).
+            batch_data_samples (list[DetDataSample]): Their samples.
+            rescale (bool): Return boxes in original image coordinates.
+                Defaults to True.
+
+        Returns:
+            list[DetDataSample]: The samples with ``pred_instances`` and,
+            for query samples, ``pred_query_feat`` (D,).
+        """
+        x = self.extract_feat(batch_inputs)
+        if batch_data_samples[0].get('proposals', None) is None:
+            rpn_results_list = self.rpn_head.predict(
+                x, batch_data_samples, rescale=False)
+        else:
+            rpn_results_list = [
+                sample.proposals for sample in batch_data_samples
+            ]
+        results_list = self.roi_head.predict(
+            x, rpn_results_list, batch_data_samples, rescale=rescale)
+        batch_data_samples = self.add_pred_to_datasample(
+            batch_data_samples, results_list)
+
+        query_boxes = [
+            boxes_to_input_coords(sample.metainfo['query_bbox'],
+                                  sample.metainfo).to(batch_inputs.device)
+            if 'query_bbox' in sample.metainfo else batch_inputs.new_zeros(
+                (0, 4)) for sample in batch_data_samples
+        ]
+        if any(len(boxes) for boxes in query_boxes):
+            query_feats = self.roi_head.predict_reid_feats(x, query_boxes)
+            for sample, feats in zip(batch_data_samples, query_feats):
+                if len(feats):
+                    sample.pred_query_feat = feats[0]
+        return batch_data_samples
+
+    @torch.no_grad()
+    def extract_box_feats(self, batch_inputs: Tensor,
+                          batch_data_samples: SampleList,
+                          boxes_list: List[Tensor]) -> List[Tensor]:
+        """Embed given boxes (e.g. a query drawn by a user).
+
+        Args:
+            batch_inputs (Tensor): Preprocessed images, shape (B, 3, H, W).
+            batch_data_samples (list[DetDataSample]): Their samples (for
+                ``scale_factor``).
+            boxes_list (list[Tensor]): Per image, boxes (n_i, 4) as
+                (x1, y1, x2, y2) in original image coordinates.
+
+        Returns:
+            list[Tensor]: Per image, unit-norm embeddings (n_i, D).
+        """
+        if len(boxes_list) != len(batch_data_samples):
+            raise ValueError(
+                f'extract_box_feats: got {len(boxes_list)} box lists for '
+                f'{len(batch_data_samples)} images.')
+        boxes_list = [
+            boxes_to_input_coords(boxes, sample.metainfo).to(
+                batch_inputs.device)
+            for boxes, sample in zip(boxes_list, batch_data_samples)
+        ]
+        x = self.extract_feat(batch_inputs)
+        return self.roi_head.predict_reid_feats(x, boxes_list)
