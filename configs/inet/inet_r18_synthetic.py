@@ -1,0 +1,25 @@
+# I-Net with a ResNet-18 C4 trunk on the synthetic data set (CPU quick
+# start, trained from scratch). The R-18 sizes come from the OIM synthetic
+# config; I-Net changes the losses (OLP + HEP) and needs image pairs.
+_base_ = ['../oim/oim_r18_synthetic.py']
+
+num_person_ids = 40  # synthetic train split (SyntheticConfig.num_train_ids)
+model = dict(
+    roi_head=dict(
+        reid_losses=[
+            dict(
+                type='OLPLoss',
+                queue_size=None,
+                scale=1.0,
+                feat_dim=256,
+                loss_weight=1.0),
+            dict(
+                type='HEPLoss',
+                num_person_ids=num_person_ids,
+                num_hard=10,
+                pool_size=20,
+                scale=30.0,
+                feat_dim=256,
+                loss_weight=1.0)
+        ],
+        require_pairs=True))
