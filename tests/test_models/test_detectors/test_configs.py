@@ -1,0 +1,68 @@
+"""Every method config parses and builds (without downloading weights)."""
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from mmsearch.models.detectors import PersonSearch
+from mmsearch.models.roi_heads import PersonSearchRoIHead
+from mmsearch.registry import MODELS
+from utils import CONFIG_ROOT
+
+METHOD_CONFIGS = sorted(
+    str(path.relative_to(CONFIG_ROOT))
+    for method in ('oim', 'inet', 'dcinet')
+    for path in (CONFIG_ROOT / method).glob('*.py'))
+
+# the losses each method must use, and whether retrieval has its own res5
+EXPECTED = dict(
+    oim=(['OIMLoss'], False),
+    inet=(['OLPLoss', 'HEPLoss'], False),
+    dcinet=(['OLPLoss', 'C2HEPLoss'], True))
+
+
+def drop_init_cfg(cfg):
+    """Remove every ``init_cfg`` (pretrained weights) from a config tree."""
+    if isinstance(cfg, dict):
+        cfg.pop('init_cfg', None)
+        for value in cfg.values():
+            drop_init_cfg(value)
+    elif isinstance(cfg, (list, tuple)):
+        for value in cfg:
+            drop_init_cfg(value)
+    return cfg
+
+
+def test_every_method_has_configs():
+    for method in EXPECTED:
+        names = {Path(p).name for p in METHOD_CONFIGS if p.startswith(method)}
+        assert {f'{method}_r50_cuhk.py', f'{method}_r50_prw.py',
+                f'{method}_r18_synthetic.py'} <= names
+    assert 'dcinet/dcinet_r101_cuhk.py' in METHOD_CONFIGS
+    assert 'dcinet/dcinet_x101_32x4d_cuhk.py' in METHOD_CONFIGS
+
+
+@pytest.mark.parametrize('config', METHOD_CONFIGS)
+def test_config_parses_and_builds(config):
+    cfg = Config.fromfile(CONFIG_ROOT / config)
+    method = config.split('/')[0]
+    loss_types, separate_res5 = EXPECTED[method]
+
+    assert cfg.test_cfg.type == 'PersonSearchTestLoop'
+    assert 'query_dataloader' in cfg.test_cfg
+    assert cfg.test_evaluator.type == 'PersonSearchMetric'
+    assert cfg.model.test_cfg.rpn.max_per_img == (
+        100 if 'synthetic' in config else 300)
+    if 'synthetic' not in config:
+        # full-size configs start from ImageNet weights
+        assert cfg.model.backbone.init_cfg.type == 'Pretrained'
+
+    model = MODELS.build(drop_init_cfg(cfg.model))
+    assert isinstance(model, PersonSearch)
+    assert isinstance(model.roi_head, PersonSearchRoIHead)
+    assert [type(loss).__name__
+            for loss in model.roi_head.reid_losses] == loss_types
+    assert model.roi_head.with_separate_reid_module == separate_res5
+    assert model.roi_head.require_pairs == (method != 'oim')
+    frozen = [p.requires_grad for p in model.backbone.layer1.parameters()]
+    assert frozen and not any(frozen)  # stem and res2 frozen
