@@ -10,6 +10,16 @@ from utils import build_model, make_pair_batch, synthetic_model_cfg
 NUM_STEPS = 30
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Train on one thread: on a shared 2-core machine two OpenMP threads
+    contend with other processes and run ~4x slower than one."""
+    num_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(num_threads)
+
+
 def total_loss(model, batch) -> float:
     """The parsed total loss of a batch, without an optimiser step.
 
