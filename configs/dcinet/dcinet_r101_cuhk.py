@@ -11,5 +11,5 @@ model = dict(
             depth=101, init_cfg=dict(type='Pretrained',
                                      checkpoint=pretrained)),
         reid_shared_head=dict(
-            depth=101,
-            init_cfg=dict(type='Pretrained', checkpoint=pretrained))))
+            depth=101, init_cfg=dict(type='Pretrained',
+                                     checkpoint=pretrained))))

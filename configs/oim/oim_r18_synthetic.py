@@ -27,9 +27,7 @@ model = dict(
         bbox_roi_extractor=dict(
             roi_layer=dict(output_size=8), out_channels=256),
         bbox_head=dict(
-            in_channels=512,
-            roi_feat_size=4,
-            loss_bbox=dict(loss_weight=1.0)),
+            in_channels=512, roi_feat_size=4, loss_bbox=dict(loss_weight=1.0)),
         reid_head=dict(in_channels=512),
         reid_losses=[
             dict(

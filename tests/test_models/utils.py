@@ -58,7 +58,8 @@ def draw_scene(persons: Sequence[Tuple[int, int, int, int, int]],
     return img.to(torch.uint8)
 
 
-def make_sample(persons, img_shape: Tuple[int, int],
+def make_sample(persons,
+                img_shape: Tuple[int, int],
                 scale_factor: Tuple[float, float] = (1.0, 1.0),
                 **metainfo) -> DetDataSample:
     """A DetDataSample with gt persons (boxes in network-input coords)."""
@@ -109,8 +110,7 @@ def synthetic_model_cfg(method: str) -> Config:
     Args:
         method (str): ``'oim'``, ``'inet'`` or ``'dcinet'``.
     """
-    cfg = Config.fromfile(
-        CONFIG_ROOT / method / f'{method}_r18_synthetic.py')
+    cfg = Config.fromfile(CONFIG_ROOT / method / f'{method}_r18_synthetic.py')
     return cfg.model
 
 

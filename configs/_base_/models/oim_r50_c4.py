@@ -78,8 +78,8 @@ model = dict(
             loss_cls=dict(
                 type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0),
             # SeqNet: smooth L1 (beta 1/9) on box deltas, weight 10
-            loss_bbox=dict(type='SmoothL1Loss', beta=1.0 / 9.0,
-                           loss_weight=10.0)),
+            loss_bbox=dict(
+                type='SmoothL1Loss', beta=1.0 / 9.0, loss_weight=10.0)),
         # res5 output -> avg+max pool -> Linear -> BN1d -> L2 norm
         reid_head=dict(
             type='ReIDEmbeddingHead',

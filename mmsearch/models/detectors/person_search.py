@@ -1,5 +1,5 @@
 """The person-search detector: Faster R-CNN C4 with a re-ID branch."""
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import torch
 from mmdet.models.detectors import TwoStageDetector
@@ -81,18 +81,38 @@ class PersonSearch(TwoStageDetector):
         batch_data_samples = self.add_pred_to_datasample(
             batch_data_samples, results_list)
 
-        query_boxes = [
-            boxes_to_input_coords(sample.metainfo['query_bbox'],
-                                  sample.metainfo).to(batch_inputs.device)
-            if 'query_bbox' in sample.metainfo else batch_inputs.new_zeros(
-                (0, 4)) for sample in batch_data_samples
-        ]
-        if any(len(boxes) for boxes in query_boxes):
-            query_feats = self.roi_head.predict_reid_feats(x, query_boxes)
-            for sample, feats in zip(batch_data_samples, query_feats):
-                if len(feats):
-                    sample.pred_query_feat = feats[0]
+        self._add_query_feats(x, batch_data_samples)
         return batch_data_samples
+
+    def _add_query_feats(self, x: Tuple[Tensor],
+                         batch_data_samples: SampleList) -> None:
+        """Set ``pred_query_feat`` (D,) on samples with a ``query_bbox``.
+
+        Args:
+            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            batch_data_samples (list[DetDataSample]): The batch; a query
+                sample's metainfo holds ``query_bbox`` in original image
+                coordinates.
+        """
+        device = x[0].device
+        query_boxes = []
+        for sample in batch_data_samples:
+            if 'query_bbox' in sample.metainfo:
+                boxes = boxes_to_input_coords(sample.metainfo['query_bbox'],
+                                              sample.metainfo)
+                if len(boxes) != 1:
+                    raise ValueError(
+                        'metainfo `query_bbox` must be one box [x1, y1, x2, '
+                        f'y2], got {len(boxes)} boxes.')
+            else:
+                boxes = torch.zeros((0, 4))
+            query_boxes.append(boxes.to(device))
+        if not any(len(boxes) for boxes in query_boxes):
+            return
+        query_feats = self.roi_head.predict_reid_feats(x, query_boxes)
+        for sample, feats in zip(batch_data_samples, query_feats):
+            if len(feats):
+                sample.pred_query_feat = feats[0]
 
     @torch.no_grad()
     def extract_box_feats(self, batch_inputs: Tensor,

@@ -1,11 +1,13 @@
 """The re-ID embedding head: RoI feature maps to unit-norm embeddings."""
 import torch.nn.functional as F
+from mmdet.utils import OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from mmsearch.registry import MODELS
 
 POOL_TYPES = ('avg', 'max', 'avg+max')
+DEFAULT_INIT_CFG = dict(type='Normal', layer='Linear', std=0.01, bias=0)
 
 
 def global_pool(feats: Tensor, pool_type: str) -> Tensor:
@@ -58,9 +60,7 @@ class ReIDEmbeddingHead(BaseModule):
                  in_channels: int,
                  embed_dim: int = 256,
                  pool_type: str = 'avg+max',
-                 init_cfg: dict | list | None = dict(
-                     type='Normal', layer='Linear', std=0.01, bias=0)
-                 ) -> None:
+                 init_cfg: OptMultiConfig = DEFAULT_INIT_CFG) -> None:
         super().__init__(init_cfg=init_cfg)
         if pool_type not in POOL_TYPES:
             raise ValueError(f'ReIDEmbeddingHead: pool_type must be one of '
@@ -81,9 +81,9 @@ class ReIDEmbeddingHead(BaseModule):
             Tensor: Unit-norm embeddings, shape (N, embed_dim).
         """
         if roi_feats.dim() != 4 or roi_feats.size(1) != self.in_channels:
-            raise ValueError(
-                'ReIDEmbeddingHead expects RoI features of shape '
-                f'(N, {self.in_channels}, H, W), got {tuple(roi_feats.shape)}.')
+            raise ValueError('ReIDEmbeddingHead expects RoI features of '
+                             f'shape (N, {self.in_channels}, H, W), got '
+                             f'{tuple(roi_feats.shape)}.')
         embeds = self.projection(global_pool(roi_feats, self.pool_type))
         use_batch_stats = self.training and embeds.size(0) > 1
         embeds = F.batch_norm(

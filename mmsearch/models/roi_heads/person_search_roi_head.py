@@ -123,8 +123,9 @@ class PersonSearchRoIHead(StandardRoIHead):
         """
         roi_feats = self.bbox_roi_extractor(
             x[:self.bbox_roi_extractor.num_inputs], rois)
-        res5 = (self.reid_shared_head
-                if self.with_separate_reid_module else self.shared_head)
+        res5 = (
+            self.reid_shared_head
+            if self.with_separate_reid_module else self.shared_head)
         return self.reid_head(res5(roi_feats))
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
@@ -199,13 +200,13 @@ class PersonSearchRoIHead(StandardRoIHead):
             reid_feats = self._reid_forward(x, pos_rois)
         else:
             is_pos = torch.cat([
-                torch.arange(len(res.priors), device=bbox_feats.device) <
-                len(res.pos_priors) for res in sampling_results
+                torch.arange(len(res.priors), device=bbox_feats.device)
+                < len(res.pos_priors) for res in sampling_results
             ])
             reid_feats = self.reid_head(bbox_feats[is_pos])
         person_ids = torch.cat([
-            gt.person_ids.to(reid_feats.device).long()[
-                res.pos_assigned_gt_inds]
+            gt.person_ids.to(
+                reid_feats.device).long()[res.pos_assigned_gt_inds]
             for res, gt in zip(sampling_results, batch_gt_instances)
         ])
         image_indices = torch.cat([
@@ -271,8 +272,7 @@ class PersonSearchRoIHead(StandardRoIHead):
             rescale=False)
         reid_feats_list = self.predict_reid_feats(
             x, [results.bboxes for results in results_list])
-        for results, reid_feats, img_meta in zip(results_list,
-                                                 reid_feats_list,
+        for results, reid_feats, img_meta in zip(results_list, reid_feats_list,
                                                  batch_img_metas):
             results.reid_feats = reid_feats
             if rescale and len(results) > 0:

@@ -10,8 +10,7 @@ from mmsearch.registry import MODELS
 from utils import CONFIG_ROOT
 
 METHOD_CONFIGS = sorted(
-    str(path.relative_to(CONFIG_ROOT))
-    for method in ('oim', 'inet', 'dcinet')
+    str(path.relative_to(CONFIG_ROOT)) for method in ('oim', 'inet', 'dcinet')
     for path in (CONFIG_ROOT / method).glob('*.py'))
 
 # the losses each method must use, and whether retrieval has its own res5
@@ -36,8 +35,10 @@ def drop_init_cfg(cfg):
 def test_every_method_has_configs():
     for method in EXPECTED:
         names = {Path(p).name for p in METHOD_CONFIGS if p.startswith(method)}
-        assert {f'{method}_r50_cuhk.py', f'{method}_r50_prw.py',
-                f'{method}_r18_synthetic.py'} <= names
+        assert {
+            f'{method}_r50_cuhk.py', f'{method}_r50_prw.py',
+            f'{method}_r18_synthetic.py'
+        } <= names
     assert 'dcinet/dcinet_r101_cuhk.py' in METHOD_CONFIGS
     assert 'dcinet/dcinet_x101_32x4d_cuhk.py' in METHOD_CONFIGS
 
@@ -51,8 +52,8 @@ def test_config_parses_and_builds(config):
     assert cfg.test_cfg.type == 'PersonSearchTestLoop'
     assert 'query_dataloader' in cfg.test_cfg
     assert cfg.test_evaluator.type == 'PersonSearchMetric'
-    assert cfg.model.test_cfg.rpn.max_per_img == (
-        100 if 'synthetic' in config else 300)
+    assert cfg.model.test_cfg.rpn.max_per_img == (100 if 'synthetic' in config
+                                                  else 300)
     if 'synthetic' not in config:
         # full-size configs start from ImageNet weights
         assert cfg.model.backbone.init_cfg.type == 'Pretrained'

@@ -77,9 +77,9 @@ def test_query_feat_equals_feat_of_the_same_detection(model):
         # the query sample still gets its own detections (for CBGM)
         assert len(query.pred_instances) == len(pred)
 
-        box_feats = model.extract_box_feats(
-            data['inputs'], data['data_samples'],
-            [torch.tensor([query_bbox])])
+        box_feats = model.extract_box_feats(data['inputs'],
+                                            data['data_samples'],
+                                            [torch.tensor([query_bbox])])
         assert torch.allclose(box_feats[0][0], pred.reid_feats[k], atol=1e-4)
 
 
@@ -87,10 +87,16 @@ def test_extract_box_feats_checks_its_arguments(model):
     _, data = _predict(model, (1.0, 1.0))
     with pytest.raises(ValueError, match='2 box lists for 1 images'):
         model.extract_box_feats(data['inputs'], data['data_samples'],
-                                [torch.zeros(1, 4), torch.zeros(1, 4)])
+                                [torch.zeros(1, 4),
+                                 torch.zeros(1, 4)])
     with pytest.raises(ValueError, match=r'\(n, 4\)'):
         model.extract_box_feats(data['inputs'], data['data_samples'],
                                 [torch.zeros(2, 5)])
     empty = model.extract_box_feats(data['inputs'], data['data_samples'],
                                     [torch.zeros(0, 4)])
     assert empty[0].shape == (0, 256)
+
+
+def test_query_bbox_must_be_one_box(model):
+    with pytest.raises(ValueError, match='one box'):
+        _predict(model, (1.0, 1.0), query_bbox=[[0, 0, 10, 20], [5, 5, 9, 9]])

@@ -29,8 +29,8 @@ def test_embeddings_are_unit_norm_and_projected():
     # independent computation: mean pool -> linear -> BN (batch stats) -> L2
     pooled = roi_feats.mean(dim=(2, 3))
     projected = pooled @ head.projection.weight.t() + head.projection.bias
-    normed = (projected - projected.mean(0)) / torch.sqrt(
-        projected.var(0, unbiased=False) + head.bn.eps)
+    normed = (projected - projected.mean(0)
+              ) / torch.sqrt(projected.var(0, unbiased=False) + head.bn.eps)
     expected = torch.nn.functional.normalize(
         normed * head.bn.weight + head.bn.bias, dim=1)
     assert torch.allclose(embeds, expected, atol=1e-5)
