@@ -1,4 +1,5 @@
 """tools/test.py and load_from with a published checkpoint."""
+import glob
 import os.path as osp
 import pickle
 
@@ -27,7 +28,7 @@ def test_test_tool_evaluates_and_dumps(published_checkpoint, tiny_config,
     out = str(tmp_path / 'results.pkl')
     result = run_tool([
         'tools/test.py', tiny_config, published_checkpoint, '--work-dir',
-        str(tmp_path), '--out', out
+        str(tmp_path), '--out', out, '--show-dir', 'vis'
     ])
     log = result.stdout + result.stderr
     assert 'Load checkpoint from' in log
@@ -40,6 +41,8 @@ def test_test_tool_evaluates_and_dumps(published_checkpoint, tiny_config,
     assert len(dumped) == num_gallery + num_queries
     assert all('pred_instances' in sample for sample in dumped[:num_gallery])
     assert all('pred_query_feat' in sample for sample in dumped[num_gallery:])
+    drawn = glob.glob(str(tmp_path / '*' / 'vis' / '*.jpg'))
+    assert len(drawn) >= num_gallery
 
 
 def test_test_tool_names_a_missing_checkpoint(tiny_config, tmp_path):

@@ -1,0 +1,48 @@
+"""The README's quick start (tools/quickstart.sh), reduced for CI."""
+import json
+import os.path as osp
+import re
+import subprocess
+
+import cv2
+from conftest import ROOT, tool_env
+
+
+def test_quickstart_smoke(tmp_path):
+    env = tool_env()
+    env.update(
+        MMSEARCH_SKIP_SETUP='1',
+        QUICKSTART_SMOKE='1',
+        QUICKSTART_ITERS='2',
+        QUICKSTART_DIR=str(tmp_path / 'out'),
+        QUICKSTART_DATA=str(tmp_path / 'data'))
+    result = subprocess.run(['bash', 'tools/quickstart.sh'],
+                            cwd=ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=400)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -5000:]
+    out = tmp_path / 'out'
+    for name in ('init.pth', 'iter_2.pth', 'search_result.png',
+                 'summary.json'):
+        assert (out / name).is_file(), name
+    assert osp.isfile(tmp_path / 'data' / 'annotation' / 'pool.mat')
+    with open(out / 'summary.json') as f:
+        summary = json.load(f)
+    assert summary['iters'] == 2
+    # The printed table holds the figures of summary.json.
+    for row in ('untrained', 'trained'):
+        match = re.search(
+            rf'\| {row}\s+\|\s+([\d.]+)%\s+\|\s+([\d.]+)%\s+\|',
+            result.stdout)
+        assert match, result.stdout[-2000:]
+        assert float(match.group(1)) == round(100 * summary[f'{row}_mAP'],
+                                              2)
+        assert float(match.group(2)) == round(
+            100 * summary[f'{row}_top1'], 2)
+        assert 0.0 <= summary[f'{row}_mAP'] <= 1.0
+    drawn = cv2.imread(str(out / 'search_result.png'))
+    assert drawn is not None and drawn.shape[1] >= 200
+    assert '[quickstart] 3/4 training 2 iterations' in result.stdout
