@@ -7,7 +7,7 @@ import shutil
 
 import cv2
 import pytest
-from conftest import run_tool
+from tool_helpers import run_tool
 from mmengine.config import Config
 
 from mmsearch.registry import DATASETS

@@ -5,7 +5,7 @@ import re
 import subprocess
 
 import cv2
-from conftest import ROOT, tool_env
+from tool_helpers import ROOT, tool_env
 
 
 def test_quickstart_smoke(tmp_path):

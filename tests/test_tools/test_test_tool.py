@@ -5,7 +5,7 @@ import pickle
 
 import pytest
 import torch
-from conftest import TRAIN_ITERS, run_tool
+from tool_helpers import TRAIN_ITERS, run_tool
 
 from mmsearch.registry import DATASETS
 

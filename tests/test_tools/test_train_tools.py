@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 import torch
-from conftest import ROOT, TRAIN_ITERS, run_tool, tool_env
+from tool_helpers import ROOT, TRAIN_ITERS, run_tool, tool_env
 
 MEMORY_KEYWORDS = ('memory', 'memories', 'lookup', 'queue', 'centre',
                    'center', 'table')
