@@ -84,3 +84,42 @@ def test_test_tool_rejects_non_pickle_out(published_checkpoint, tiny_config,
                       check=False,
                       timeout=120)
     assert result.returncode != 0 and '.pkl' in result.stderr
+
+
+def test_dist_test_two_processes(published_checkpoint, tiny_config,
+                                 tmp_path):
+    """tools/dist_test.sh on 2 CPU processes gives every sample once."""
+    import socket
+    import subprocess
+
+    from mmengine.config import Config
+    from tool_helpers import ROOT, tool_env
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    env = tool_env()
+    env.update(PORT=str(port), OMP_NUM_THREADS='1')
+    out = str(tmp_path / 'dist_results.pkl')
+    result = subprocess.run([
+        'bash', 'tools/dist_test.sh', tiny_config, published_checkpoint, '2',
+        '--work-dir',
+        str(tmp_path), '--out', out
+    ],
+                            cwd=ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -5000:]
+    assert 'mAP' in result.stdout + result.stderr
+    with open(out, 'rb') as f:
+        dumped = pickle.load(f)
+    cfg = Config.fromfile(tiny_config)
+    num_gallery = len(DATASETS.build(cfg.test_dataloader.dataset))
+    num_queries = len(DATASETS.build(cfg.test_cfg.query_dataloader.dataset))
+    assert len(dumped) == num_gallery + num_queries
+    gallery_ids = [sample['img_id'] for sample in dumped[:num_gallery]]
+    assert len(set(gallery_ids)) == num_gallery
+    assert [s['query_index'] for s in dumped[num_gallery:]] == list(
+        range(num_queries))
