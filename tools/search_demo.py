@@ -62,7 +62,10 @@ def main() -> None:
                           args.cfg_options)
     query_feat = embed_query(model, args.query_image, args.query_box)
     matches = search_gallery(
-        model, query_feat, args.gallery, score_thr=args.score_thr,
+        model,
+        query_feat,
+        args.gallery,
+        score_thr=args.score_thr,
         topk=args.topk)
     print(f'{"rank":>4}  {"similarity":>10}  {"score":>6}  box (x1 y1 x2 y2)'
           '  image')

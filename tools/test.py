@@ -48,8 +48,9 @@ class DumpSearchResults(DumpResults):
         ]
         seen, unique = set(), []
         for result in interleaved:
-            key = (('query', result['query_index']) if 'query_index' in result
-                   else ('gallery', result['img_id']))
+            key = (('query',
+                    result['query_index']) if 'query_index' in result else
+                   ('gallery', result['img_id']))
             if key not in seen:
                 seen.add(key)
                 unique.append(result)
@@ -99,7 +100,7 @@ def parse_args() -> argparse.Namespace:
 def build_cfg(args: argparse.Namespace) -> Config:
     """The run's config: file, command-line overrides and the checkpoint."""
     for name, path in (('config', args.config), ('checkpoint',
-                                                   args.checkpoint)):
+                                                 args.checkpoint)):
         if not osp.isfile(path):
             raise FileNotFoundError(f'{name} file "{path}" not found')
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):

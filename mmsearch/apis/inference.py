@@ -27,8 +27,7 @@ from mmsearch.registry import MODELS
 from mmsearch.utils import register_checkpoint_safe_globals
 
 ImageType = Union[str, np.ndarray]
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff',
-                    '.webp')
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # Transforms that read annotations; images searched here have none.
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPersonSearchAnnotations')
 
@@ -84,8 +83,7 @@ def init_searcher(config: Union[str, Path, Config],
             raise FileNotFoundError(f'checkpoint "{checkpoint}" not found')
         register_checkpoint_safe_globals()
         ckpt = load_checkpoint(model, checkpoint, map_location='cpu')
-        model.dataset_meta.update(
-            ckpt.get('meta', {}).get('dataset_meta', {}))
+        model.dataset_meta.update(ckpt.get('meta', {}).get('dataset_meta', {}))
     model.cfg = config
     model.to(device)
     model.eval()
@@ -170,8 +168,8 @@ def list_images(folder: str) -> List[str]:
     """Sorted image files directly inside ``folder``."""
     if not osp.isdir(folder):
         raise NotADirectoryError(f'gallery folder "{folder}" not found')
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_EXTENSIONS))
+    names = sorted(
+        n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
     if not names:
         raise ValueError(f'gallery folder "{folder}" holds no images '
                          f'({", ".join(IMAGE_EXTENSIONS)})')
@@ -218,7 +216,8 @@ def search_gallery(model: nn.Module,
             raise ValueError(f'query_feat has {query_feat.numel()} '
                              f'dimensions, the model gives {feats.shape[-1]}')
         similarities = (feats @ query_feat).tolist()
-        bboxes = get_box_tensor(pred.bboxes)[keep].detach().float().cpu().numpy()
+        bboxes = get_box_tensor(
+            pred.bboxes)[keep].detach().float().cpu().numpy()
         scores = pred.scores[keep].detach().float().cpu().tolist()
         matches.extend(
             SearchMatch(name, bbox, score, sim)

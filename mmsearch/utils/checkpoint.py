@@ -56,8 +56,9 @@ def history_buffer_method(owner: type, name: str) -> object:
         pickle.UnpicklingError: For any other object or attribute.
     """
     from mmengine.logging import HistoryBuffer
-    method = getattr(HistoryBuffer, name, None) if isinstance(
-        name, str) and not name.startswith('_') else None
+    method = getattr(
+        HistoryBuffer, name,
+        None) if isinstance(name, str) and not name.startswith('_') else None
     if owner is not HistoryBuffer or not callable(method):
         raise pickle.UnpicklingError(
             f'checkpoint asks for getattr({owner!r}, {name!r}); only '

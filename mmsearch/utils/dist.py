@@ -54,8 +54,8 @@ def setup_cpu_distributed(cfg: Config) -> bool:
     wrapper_cfg['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper_cfg
     env_cfg = dict(cfg.get('env_cfg', None) or {})
-    env_cfg['dist_cfg'] = dict(env_cfg.get('dist_cfg', None) or {},
-                               backend='gloo')
+    env_cfg['dist_cfg'] = dict(
+        env_cfg.get('dist_cfg', None) or {}, backend='gloo')
     cfg.env_cfg = env_cfg
     if not torch_dist.is_initialized():
         torch_dist.init_process_group(backend='gloo')

@@ -42,16 +42,16 @@ def _fit(image: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     new_h = max(1, int(image.shape[0] * scale))
     tile = np.full((tile_h, tile_w, 3), 255, np.uint8)
     top, left = (tile_h - new_h) // 2, (tile_w - new_w) // 2
-    tile[top:top + new_h, left:left + new_w] = cv2.resize(image,
-                                                          (new_w, new_h))
+    tile[top:top + new_h,
+         left:left + new_w] = cv2.resize(image, (new_w, new_h))
     return tile
 
 
 def _caption(tile: np.ndarray, text: str, colour) -> np.ndarray:
     """``tile`` with a text band of ``text`` added below it."""
     band = np.full((24, tile.shape[1], 3), 255, np.uint8)
-    cv2.putText(band, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour,
-                1, cv2.LINE_AA)
+    cv2.putText(band, text, (4, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1,
+                cv2.LINE_AA)
     return np.concatenate([tile, band], axis=0)
 
 

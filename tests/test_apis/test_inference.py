@@ -21,7 +21,8 @@ def model():
         rpn=dict(nms_pre=200, max_per_img=30),
         rcnn=dict(score_thr=0.0, max_per_img=20))
     return init_searcher(
-        CONFIG, device='cpu',
+        CONFIG,
+        device='cpu',
         cfg_options=dict(model=dict(test_cfg=small_test_cfg)))
 
 
@@ -60,7 +61,10 @@ def test_search_ranks_all_detections_by_similarity(model, gallery_dir):
                              [10, 20, 50, 90])
     calls = []
     matches = search_gallery(
-        model, query_feat, gallery_dir, score_thr=0.0,
+        model,
+        query_feat,
+        gallery_dir,
+        score_thr=0.0,
         progress=lambda done, total: calls.append((done, total)))
     assert calls == [(1, 2), (2, 2)]
     assert len(matches) > 0 and all(
@@ -72,8 +76,7 @@ def test_search_ranks_all_detections_by_similarity(model, gallery_dir):
         assert osp.dirname(match.img_path) == gallery_dir
         x1, y1, x2, y2 = match.bbox
         assert 0 <= x1 <= x2 <= 128 and 0 <= y1 <= y2 <= 96
-    top = search_gallery(model, query_feat, gallery_dir, score_thr=0.0,
-                         topk=3)
+    top = search_gallery(model, query_feat, gallery_dir, score_thr=0.0, topk=3)
     assert [m.similarity for m in top] == pytest.approx(sims[:3])
     strict = search_gallery(model, query_feat, gallery_dir, score_thr=0.99)
     assert all(m.score >= 0.99 for m in strict)

@@ -13,8 +13,11 @@ from mmsearch.datasets.synthetic import (SyntheticConfig,
                                          make_synthetic_dataset)
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_helpers import (BASE_CONFIG, TINY_CONFIG, TRAIN_ITERS,  # noqa: E402
-                          run_tool)
+from tool_helpers import (
+    BASE_CONFIG,
+    TINY_CONFIG,
+    TRAIN_ITERS,  # noqa: E402
+    run_tool)
 
 
 @pytest.fixture(scope='session')
@@ -40,7 +43,8 @@ def tiny_config(synthetic_root, tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp('configs') / 'tiny_dcinet.py'
     path.write_text(
         TINY_CONFIG.format(
-            base=BASE_CONFIG, data_root=synthetic_root + '/',
+            base=BASE_CONFIG,
+            data_root=synthetic_root + '/',
             iters=TRAIN_ITERS))
     return str(path)
 

@@ -25,8 +25,9 @@ def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
     gallery = tmp_path / 'gallery'
     gallery.mkdir()
     folder = osp.dirname(query['img_path'])
-    names = sorted(n for n in os.listdir(folder)
-                   if n != osp.basename(query['img_path']))[:3]
+    names = sorted(
+        n for n in os.listdir(folder)
+        if n != osp.basename(query['img_path']))[:3]
     for name in names:
         shutil.copy(osp.join(folder, name), gallery / name)
     out_file = str(tmp_path / 'search.png')
@@ -34,8 +35,7 @@ def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
         'tools/search_demo.py', tiny_config, published_checkpoint,
         '--query-image', query['img_path'], '--query-box',
         *[str(v) for v in query['query_bbox']], '--gallery',
-        str(gallery), '--score-thr', '0', '--topk', '4', '--out-file',
-        out_file
+        str(gallery), '--score-thr', '0', '--topk', '4', '--out-file', out_file
     ])
     rows = [
         line.split() for line in result.stdout.splitlines()
@@ -64,13 +64,12 @@ def test_demo_rejects_a_bad_box(published_checkpoint, tiny_config, tmp_path):
     assert result.returncode != 0 and 'x2 > x1' in result.stderr
 
 
-def test_benchmark_random_images(published_checkpoint, tiny_config,
-                                 tmp_path):
+def test_benchmark_random_images(published_checkpoint, tiny_config, tmp_path):
     out = str(tmp_path / 'bench.json')
     result = run_tool([
-        'tools/analysis_tools/benchmark.py', tiny_config,
-        published_checkpoint, '--shape', '96', '128', '--num-images', '2',
-        '--num-warmup', '1', '--out', out
+        'tools/analysis_tools/benchmark.py', tiny_config, published_checkpoint,
+        '--shape', '96', '128', '--num-images', '2', '--num-warmup', '1',
+        '--out', out
     ])
     with open(out) as f:
         figures = json.load(f)
@@ -84,7 +83,7 @@ def test_benchmark_random_images(published_checkpoint, tiny_config,
 
 def test_benchmark_test_images(tiny_config):
     result = run_tool([
-        'tools/analysis_tools/benchmark.py', tiny_config, '--num-images',
-        '1', '--num-warmup', '0'
+        'tools/analysis_tools/benchmark.py', tiny_config, '--num-images', '1',
+        '--num-warmup', '0'
     ])
     assert re.search(r'\d+\.\d+ images/s .* on test images', result.stdout)

@@ -15,8 +15,8 @@ def _metafiles():
 
 
 def test_model_index_imports_every_method():
-    assert sorted(_metafiles()) == sorted(
-        f'configs/{m}/metafile.yml' for m in METHODS)
+    assert sorted(_metafiles()) == sorted(f'configs/{m}/metafile.yml'
+                                          for m in METHODS)
 
 
 @pytest.mark.parametrize('method', METHODS)
@@ -28,8 +28,7 @@ def test_metafile_lists_every_config_once(method):
     for model in meta['Models']:
         assert model['In Collection'] == collection
         assert osp.isfile(osp.join(ROOT, model['Config'])), model['Config']
-        assert model['Name'] == osp.splitext(osp.basename(
-            model['Config']))[0]
+        assert model['Name'] == osp.splitext(osp.basename(model['Config']))[0]
         results = model['Results'][0]
         assert results['Task'] == 'Person Search'
         assert set(results['Metrics']) == {'mAP', 'top-1'}

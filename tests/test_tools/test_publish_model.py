@@ -10,8 +10,8 @@ import torch
 from mmengine.logging import MessageHub
 
 sys.path.insert(
-    0, osp.join(osp.dirname(__file__), '..', '..', 'tools',
-                'model_converters'))
+    0,
+    osp.join(osp.dirname(__file__), '..', '..', 'tools', 'model_converters'))
 from publish_model import publish_checkpoint  # noqa: E402
 
 

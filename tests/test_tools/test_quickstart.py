@@ -22,8 +22,7 @@ def test_quickstart_smoke(tmp_path):
                             capture_output=True,
                             text=True,
                             timeout=400)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     out = tmp_path / 'out'
     for name in ('init.pth', 'iter_2.pth', 'search_result.png',
                  'summary.json'):
@@ -34,14 +33,11 @@ def test_quickstart_smoke(tmp_path):
     assert summary['iters'] == 2
     # The printed table holds the figures of summary.json.
     for row in ('untrained', 'trained'):
-        match = re.search(
-            rf'\| {row}\s+\|\s+([\d.]+)%\s+\|\s+([\d.]+)%\s+\|',
-            result.stdout)
+        match = re.search(rf'\| {row}\s+\|\s+([\d.]+)%\s+\|\s+([\d.]+)%\s+\|',
+                          result.stdout)
         assert match, result.stdout[-2000:]
-        assert float(match.group(1)) == round(100 * summary[f'{row}_mAP'],
-                                              2)
-        assert float(match.group(2)) == round(
-            100 * summary[f'{row}_top1'], 2)
+        assert float(match.group(1)) == round(100 * summary[f'{row}_mAP'], 2)
+        assert float(match.group(2)) == round(100 * summary[f'{row}_top1'], 2)
         assert 0.0 <= summary[f'{row}_mAP'] <= 1.0
     drawn = cv2.imread(str(out / 'search_result.png'))
     assert drawn is not None and drawn.shape[1] >= 200

@@ -60,14 +60,12 @@ def test_load_from_takes_the_published_checkpoint(published_checkpoint,
     """Training starts from published weights through load_from."""
     work_dir = str(tmp_path / 'finetune')
     result = run_tool([
-        'tools/train.py', tiny_config, '--work-dir', work_dir,
-        '--cfg-options', f'load_from={published_checkpoint}',
-        'train_cfg.max_iters=1'
+        'tools/train.py', tiny_config, '--work-dir', work_dir, '--cfg-options',
+        f'load_from={published_checkpoint}', 'train_cfg.max_iters=1'
     ])
     assert 'Load checkpoint from' in result.stdout + result.stderr
     start = torch.load(
-        osp.join(work_dir, 'state_before_train_rank0.pth'),
-        weights_only=True)
+        osp.join(work_dir, 'state_before_train_rank0.pth'), weights_only=True)
     published = torch.load(published_checkpoint, weights_only=True)
     for name, value in start['buffers'].items():
         if name in published['state_dict']:
@@ -86,8 +84,7 @@ def test_test_tool_rejects_non_pickle_out(published_checkpoint, tiny_config,
     assert result.returncode != 0 and '.pkl' in result.stderr
 
 
-def test_dist_test_two_processes(published_checkpoint, tiny_config,
-                                 tmp_path):
+def test_dist_test_two_processes(published_checkpoint, tiny_config, tmp_path):
     """tools/dist_test.sh on 2 CPU processes gives every sample once."""
     import socket
     import subprocess
@@ -110,8 +107,7 @@ def test_dist_test_two_processes(published_checkpoint, tiny_config,
                             capture_output=True,
                             text=True,
                             timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     assert 'mAP' in result.stdout + result.stderr
     with open(out, 'rb') as f:
         dumped = pickle.load(f)
@@ -121,5 +117,5 @@ def test_dist_test_two_processes(published_checkpoint, tiny_config,
     assert len(dumped) == num_gallery + num_queries
     gallery_ids = [sample['img_id'] for sample in dumped[:num_gallery]]
     assert len(set(gallery_ids)) == num_gallery
-    assert [s['query_index'] for s in dumped[num_gallery:]] == list(
-        range(num_queries))
+    assert [s['query_index']
+            for s in dumped[num_gallery:]] == list(range(num_queries))

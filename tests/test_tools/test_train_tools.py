@@ -10,8 +10,8 @@ import pytest
 import torch
 from tool_helpers import ROOT, TRAIN_ITERS, run_tool, tool_env
 
-MEMORY_KEYWORDS = ('memory', 'memories', 'lookup', 'queue', 'centre',
-                   'center', 'table')
+MEMORY_KEYWORDS = ('memory', 'memories', 'lookup', 'queue', 'centre', 'center',
+                   'table')
 
 
 def _memory_buffers(buffers: dict) -> dict:
@@ -66,8 +66,9 @@ def test_resume_restores_iteration_optimizer_and_memories(
     saved = _load(stopped)
     resumed = _load(osp.join(work_dir, 'state_before_train_rank0.pth'))
     assert resumed['iter'] == 1
-    _assert_same(_memory_buffers(resumed['buffers']),
-                 _memory_buffers(saved['state_dict']))
+    _assert_same(
+        _memory_buffers(resumed['buffers']),
+        _memory_buffers(saved['state_dict']))
     saved_state = saved['optimizer']['state']
     resumed_state = resumed['optimizer']['state']
     assert saved_state and sorted(saved_state) == sorted(resumed_state)
@@ -79,10 +80,11 @@ def test_resume_restores_iteration_optimizer_and_memories(
 @pytest.mark.skipif(
     torch.cuda.is_available(), reason='checks the message without CUDA')
 def test_amp_without_cuda_stops_clearly(tiny_config, tmp_path):
-    result = run_tool([
-        'tools/train.py', tiny_config, '--amp', '--work-dir',
-        str(tmp_path)
-    ], check=False, timeout=120)
+    result = run_tool(
+        ['tools/train.py', tiny_config, '--amp', '--work-dir',
+         str(tmp_path)],
+        check=False,
+        timeout=120)
     assert result.returncode != 0
     assert '--amp needs a CUDA GPU' in result.stderr
     assert not any(n.endswith('.pth') for n in os.listdir(tmp_path))
@@ -114,12 +116,15 @@ def test_dist_train_two_processes_share_memories(tiny_config, tmp_path):
     env = tool_env()
     env['PORT'] = str(_free_port())
     env['OMP_NUM_THREADS'] = '1'
-    result = subprocess.run(
-        ['bash', 'tools/dist_train.sh', tiny_config, '2', '--work-dir',
-         work_dir],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+    result = subprocess.run([
+        'bash', 'tools/dist_train.sh', tiny_config, '2', '--work-dir', work_dir
+    ],
+                            cwd=ROOT,
+                            env=env,
+                            capture_output=True,
+                            text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     checkpoint = _load(osp.join(work_dir, f'iter_{TRAIN_ITERS}.pth'))
     rank0 = _load(osp.join(work_dir, 'state_after_train_rank0.pth'))
     rank1 = _load(osp.join(work_dir, 'state_after_train_rank1.pth'))

@@ -4,7 +4,6 @@ import os.path as osp
 import subprocess
 import sys
 
-
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 HERE = osp.dirname(osp.abspath(__file__))
 BASE_CONFIG = osp.join(ROOT, 'configs', 'dcinet', 'dcinet_r18_synthetic.py')

@@ -28,8 +28,8 @@ def test_query_tile_then_ranked_matches(tmp_path):
     results = [(gallery[0], np.array([10., 10., 40., 60.]), 0.9, 0.8),
                (gallery[1], np.array([50., 5., 90., 70.]), 0.7, 0.3)]
     out_file = str(tmp_path / 'sub' / 'search.png')
-    canvas = draw_search_results(query, [20, 10, 50, 60], results, out_file,
-                                 tile_size=TILE, max_cols=6)
+    canvas = draw_search_results(
+        query, [20, 10, 50, 60], results, out_file, tile_size=TILE, max_cols=6)
     assert canvas.shape == (TILE[1] + CAPTION, 3 * TILE[0], 3)
     written = cv2.imread(out_file)
     assert np.array_equal(written, canvas)
@@ -47,9 +47,12 @@ def test_query_tile_then_ranked_matches(tmp_path):
 def test_tiles_wrap_into_rows(tmp_path):
     gallery = _scene((90, 90, 90))
     results = [(gallery, [0, 0, 10, 10], 1.0, 1.0 - i / 10) for i in range(5)]
-    canvas = draw_search_results(gallery, [0, 0, 30, 30], results,
-                                 str(tmp_path / 'grid.png'), tile_size=TILE,
-                                 max_cols=4)
+    canvas = draw_search_results(
+        gallery, [0, 0, 30, 30],
+        results,
+        str(tmp_path / 'grid.png'),
+        tile_size=TILE,
+        max_cols=4)
     assert canvas.shape == (2 * (TILE[1] + CAPTION), 4 * TILE[0], 3)
     # The two unused grid cells are blank white.
     assert (canvas[TILE[1] + CAPTION:, 2 * TILE[0]:] == 255).all()
@@ -57,10 +60,11 @@ def test_tiles_wrap_into_rows(tmp_path):
 
 def test_bad_inputs_name_the_problem(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.jpg'):
-        draw_search_results(str(tmp_path / 'missing.jpg'), [0, 0, 5, 5], [],
-                            str(tmp_path / 'x.png'))
+        draw_search_results(
+            str(tmp_path / 'missing.jpg'), [0, 0, 5, 5], [],
+            str(tmp_path / 'x.png'))
     with pytest.raises(ValueError, match='query_box'):
         draw_search_results(_scene(0), [0, 0, 5], [], str(tmp_path / 'x.png'))
     with pytest.raises(ValueError, match='HxWx3'):
-        draw_search_results(np.zeros((5, 5)), [0, 0, 2, 2], [],
-                            str(tmp_path / 'x.png'))
+        draw_search_results(
+            np.zeros((5, 5)), [0, 0, 2, 2], [], str(tmp_path / 'x.png'))

@@ -60,8 +60,8 @@ def random_batches(model: torch.nn.Module, shape, seed: int = 0) -> Iterator:
     while True:
         img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
         data = pipeline(dict(img=img, img_id='random'))
-        yield dict(inputs=[data['inputs']],
-                   data_samples=[data['data_samples']])
+        yield dict(
+            inputs=[data['inputs']], data_samples=[data['data_samples']])
 
 
 def dataset_batches(model: torch.nn.Module) -> Iterator:
@@ -72,8 +72,8 @@ def dataset_batches(model: torch.nn.Module) -> Iterator:
     while True:
         for index in range(len(dataset)):
             data = dataset[index]
-            yield dict(inputs=[data['inputs']],
-                       data_samples=[data['data_samples']])
+            yield dict(
+                inputs=[data['inputs']], data_samples=[data['data_samples']])
 
 
 def peak_memory_mib(device: torch.device) -> float:
@@ -133,8 +133,9 @@ def main() -> None:
     register_all_modules()
     model = init_searcher(args.config, args.checkpoint, args.device,
                           args.cfg_options)
-    batches = (random_batches(model, args.shape)
-               if args.shape else dataset_batches(model))
+    batches = (
+        random_batches(model, args.shape)
+        if args.shape else dataset_batches(model))
     result = benchmark(model, batches, args.num_images, args.num_warmup,
                        args.amp)
     source = (f'random {args.shape[0]}x{args.shape[1]} images'

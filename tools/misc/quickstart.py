@@ -41,17 +41,23 @@ def parse_args() -> argparse.Namespace:
         default=int(os.environ.get('QUICKSTART_ITERS', 350)),
         help='training iterations (env QUICKSTART_ITERS)')
     parser.add_argument('--lr', type=float, default=0.02)
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help='training batch (pairs for Siamese configs)')
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help='training batch (pairs for Siamese configs)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--smoke',
         action='store_true',
         help='CI run: few iterations, checks the pipeline, not accuracy')
-    parser.add_argument('--topk', type=int, default=5,
-                        help='matches drawn for the demo query')
-    parser.add_argument('--demo-gallery', type=int, default=50,
-                        help='gallery images searched by the demo query')
+    parser.add_argument(
+        '--topk', type=int, default=5, help='matches drawn for the demo query')
+    parser.add_argument(
+        '--demo-gallery',
+        type=int,
+        default=50,
+        help='gallery images searched by the demo query')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -107,21 +113,32 @@ def quickstart_cfg(args: argparse.Namespace) -> Config:
     cfg.train_cfg = dict(
         type='IterBasedTrainLoop', max_iters=iters, val_interval=iters + 1)
     cfg.param_scheduler = [
-        dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
-             end=warmup),
-        dict(type='MultiStepLR', by_epoch=False, begin=0, end=iters,
-             milestones=[max(warmup + 1, int(iters * 0.8))], gamma=0.1)
+        dict(
+            type='LinearLR',
+            start_factor=0.01,
+            by_epoch=False,
+            begin=0,
+            end=warmup),
+        dict(
+            type='MultiStepLR',
+            by_epoch=False,
+            begin=0,
+            end=iters,
+            milestones=[max(warmup + 1, int(iters * 0.8))],
+            gamma=0.1)
     ]
     cfg.optim_wrapper.optimizer.lr = args.lr
     if args.batch_size is not None:
         cfg.train_dataloader.batch_size = args.batch_size
     cfg.default_hooks.checkpoint = dict(
-        type='CheckpointHook', by_epoch=False, interval=iters,
+        type='CheckpointHook',
+        by_epoch=False,
+        interval=iters,
         max_keep_ckpts=1)
     cfg.default_hooks.logger = dict(
         type='LoggerHook', interval=max(1, min(20, iters // 10)))
-    cfg.log_processor = dict(type='LogProcessor', window_size=20,
-                             by_epoch=False)
+    cfg.log_processor = dict(
+        type='LogProcessor', window_size=20, by_epoch=False)
     cfg.default_hooks.visualization = dict(type='DetVisualizationHook')
     cfg.work_dir = args.work_dir
     cfg.randomness = dict(seed=args.seed)
@@ -179,8 +196,8 @@ def demo(cfg: Config, checkpoint: str, out_file: str, topk: int,
     query_dataset = DATASETS.build(cfg.test_cfg.query_dataloader.dataset)
     query = query_dataset.get_data_info(0)
     _, gallery_ids = query_dataset.get_gallery_protocol(
-        50) if query_dataset.metainfo.get(
-            'dataset_name') == 'cuhk_sysu' else (None, None)
+        50) if query_dataset.metainfo.get('dataset_name') == 'cuhk_sysu' else (
+            None, None)
     folder = osp.dirname(query['img_path'])
     if gallery_ids is not None:
         gallery = [osp.join(folder, name) for name in gallery_ids[0]]
@@ -214,13 +231,16 @@ def main() -> None:
     cfg = quickstart_cfg(args)
 
     init_path = osp.join(args.work_dir, 'init.pth')
-    print(f'[quickstart] 1/4 initialising {osp.basename(args.config)} '
-          f'(seed {args.seed})', flush=True)
+    print(
+        f'[quickstart] 1/4 initialising {osp.basename(args.config)} '
+        f'(seed {args.seed})',
+        flush=True)
     save_initial_weights(cfg, init_path, args.seed)
     print('[quickstart] 2/4 evaluating the untrained network', flush=True)
     before = evaluate(cfg, init_path, 'quickstart_before')
-    print(f'[quickstart] 3/4 training {args.iters} iterations on the CPU',
-          flush=True)
+    print(
+        f'[quickstart] 3/4 training {args.iters} iterations on the CPU',
+        flush=True)
     trained = train(cfg, init_path)
     print('[quickstart] 4/4 evaluating the trained network', flush=True)
     after = evaluate(cfg, trained, 'quickstart_after')
@@ -235,7 +255,8 @@ def main() -> None:
         wall_time_s=round(time.time() - start, 1),
         **{
             f'{name}_{key}': metric_value(metrics, key)
-            for name, metrics in rows for key in ('mAP', 'top1')
+            for name, metrics in rows
+            for key in ('mAP', 'top1')
         })
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)
