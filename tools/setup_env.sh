@@ -36,7 +36,13 @@ stamp="$MMSEARCH_ENV/.mmsearch-installed-$stamp_key-$(echo "$MMSEARCH_ROOT" | sh
 if [ -f "$stamp" ] && "$PY" -c "import mmcv.ops, mmdet, mmsearch" 2>/dev/null; then
     echo "[setup] environment $MMSEARCH_ENV is up to date"
 else
-    pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+    # This machine's pip configuration may name local package folders that do
+    # not exist; pip warns about each one, which hides the useful output.
+    pip_install() {
+        "$PY" -m pip install --disable-pip-version-check -q "$@" 2>&1 |
+            grep -v "^WARNING: Location '.*' is ignored" || true
+        return "${PIPESTATUS[0]}"
+    }
     if "$PY" -c "import torch" 2>/dev/null; then
         echo "[setup] keeping torch $("$PY" -c 'import torch; print(torch.__version__)')"
     else

@@ -1,8 +1,8 @@
 # OIM with a ResNet-18 C4 trunk on the synthetic data set: a CPU-sized
 # quick start, trained from scratch (no ImageNet weights are downloaded).
 # ResNet-18 is a BasicBlock net: C4 has 256 channels, res5 512.
-# CPU-sized changes to the R-50 recipe: BN is trained (from scratch there
-# are no ImageNet statistics to freeze), RoIAlign 8x8 so res5 runs on 4x4
+# CPU-sized changes to the R-50 recipe: BN is trained and no stage is frozen
+# (from scratch there are no ImageNet statistics or filters to keep), RoIAlign 8x8 so res5 runs on 4x4
 # maps, 64 anchors and 32 RoIs sampled per image, at most 100 test proposals,
 # and box regression weight 1 (mmdet's and OIM's; SeqNet's 10 made the
 # regression loss dominate and oscillate when training from scratch).
@@ -16,6 +16,7 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     backbone=dict(
         depth=18,
+        frozen_stages=-1,  # nothing to keep frozen without ImageNet weights
         norm_cfg=norm_cfg,
         norm_eval=False,
         zero_init_residual=False,
@@ -47,4 +48,6 @@ model = dict(
 
 test_cfg = dict(
     type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-test_evaluator = dict(type='PersonSearchMetric')
+# The synthetic test split always has TestG50 lists (TestG100 only when it
+# holds more than 100 images).
+test_evaluator = dict(type='PersonSearchMetric', gallery_sizes=(50, ))

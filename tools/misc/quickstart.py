@@ -79,35 +79,13 @@ def replace_data_root(node, data_root: str):
             replace_data_root(value, data_root)
 
 
-def train_from_scratch(model_cfg: dict) -> None:
-    """Unfreeze what ImageNet-initialised configs freeze.
-
-    Without pretrained weights the stem and res2 must learn and BatchNorm
-    must normalise with batch statistics: every ``norm_cfg`` becomes a
-    trainable BN in train mode and no backbone stage is frozen.
-    """
-    for key, value in model_cfg.items():
-        if key == 'norm_cfg' and isinstance(value, dict):
-            value['requires_grad'] = True
-        elif key == 'norm_eval':
-            model_cfg[key] = False
-        elif key == 'frozen_stages':
-            model_cfg[key] = -1
-        elif isinstance(value, dict):
-            train_from_scratch(value)
-
-
 def quickstart_cfg(args: argparse.Namespace) -> Config:
     """The method's config, shortened to ``args.iters`` iterations."""
     cfg = Config.fromfile(args.config)
     replace_data_root(cfg._cfg_dict, args.data_root)
-    train_from_scratch(cfg.model)
     # A synthetic image holds a few persons: 50 proposals and detections.
     cfg.model.test_cfg.rpn.max_per_img = 50
     cfg.model.test_cfg.rcnn.max_per_img = 50
-    # The synthetic test split is searched with its TestG50 lists.
-    gallery_size = cfg.test_dataloader.dataset.get('gallery_size', 50)
-    cfg.test_evaluator.gallery_sizes = (gallery_size, )
     iters = max(1, args.iters)
     warmup = max(1, min(50, iters // 10))
     cfg.train_cfg = dict(
