@@ -10,7 +10,10 @@ model = dict(
             dict(
                 type='OLPLoss',
                 queue_size=None,
-                scale=1.0,
+                # The paper's formula is scale 1 (the R-50 configs); from
+                # scratch on CPU a temperature of 10 learns much faster
+                # (quick start: mAP 55.6 vs 21.5 after 350 iterations).
+                scale=10.0,
                 feat_dim=256,
                 loss_weight=1.0),
             dict(
