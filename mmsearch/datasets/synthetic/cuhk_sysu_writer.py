@@ -22,7 +22,8 @@ import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-import scipy.io
+
+from .mat_file import save_mat
 
 Row = Tuple[str, np.ndarray, int]  # (imname, xywh box or empty, ishard)
 
@@ -104,38 +105,38 @@ def write_cuhk_sysu_annotations(
                                       ('idlocate', 'ishard')))
                         for name, boxes in images],
                        ('imname', 'nAppear', 'box'))
-    scipy.io.savemat(osp.join(annotation, 'Images.mat'), dict(Img=img))
+    save_mat(osp.join(annotation, 'Images.mat'), dict(Img=img))
 
     def persons(items):
         return [(idname, float(len(rows)), _scenes(rows))
                 for idname, rows in items]
 
     fields = ('idname', 'nAppear', 'scene')
-    scipy.io.savemat(
+    save_mat(
         osp.join(annotation, 'Person.mat'),
         dict(
             Person=struct_array(persons(train_persons +
                                         test_persons), fields)))
-    scipy.io.savemat(
+    save_mat(
         osp.join(annotation, 'pool.mat'), dict(pool=cell_array(test_names)))
-    scipy.io.savemat(
+    save_mat(
         osp.join(train_test, 'Train.mat'),
         dict(
             Train=cell_array(
                 [struct_array([p], fields) for p in persons(train_persons)])))
     for name, (queries, galleries) in protocols.items():
         if name == 'occlusion':
-            scipy.io.savemat(
+            save_mat(
                 osp.join(subset, 'Occlusion.mat'),
                 dict(
                     Occlusion1=_protocol(queries, galleries,
                                          dict(occlusion=[1.0] *
                                               len(queries)))))
         elif name == 'resolution':
-            scipy.io.savemat(
+            save_mat(
                 osp.join(subset, 'Resolution.mat'),
                 dict(Test_Size=_protocol(queries, galleries)))
         else:
-            scipy.io.savemat(
+            save_mat(
                 osp.join(train_test, f'TestG{name}.mat'),
                 {f'TestG{name}': _protocol(queries, galleries)})

@@ -11,9 +11,9 @@ import os.path as osp
 from typing import List, Tuple
 
 import numpy as np
-import scipy.io
 
 from .cuhk_sysu_writer import cell_array
+from .mat_file import save_mat
 
 UNLABELLED_RAW_ID = -2
 
@@ -40,13 +40,13 @@ def write_prw_annotations(root: str, frames: List[Tuple[str, np.ndarray,
             np.asarray(boxes, np.float64).reshape(-1, 4)
         ],
                                axis=1)
-        scipy.io.savemat(
+        save_mat(
             osp.join(annotations, name + '.mat'), dict(box_new=table))
     for file_name, key, names in (('frame_train.mat', 'img_index_train',
                                    train_frames),
                                   ('frame_test.mat', 'img_index_test',
                                    test_frames)):
-        scipy.io.savemat(
+        save_mat(
             osp.join(root, file_name),
             {key: cell_array([osp.splitext(n)[0] for n in names])})
     with open(osp.join(root, 'query_info.txt'), 'w', newline='') as file:
