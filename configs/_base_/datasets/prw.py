@@ -57,15 +57,6 @@ test_dataloader = dict(
         split='gallery',
         pipeline=test_pipeline,
         backend_args=backend_args))
+# The query split is read like the gallery split.
 query_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        data_root=data_root,
-        split='query',
-        pipeline=test_pipeline,
-        backend_args=backend_args))
+    test_dataloader, dataset=dict(test_dataloader['dataset'], split='query'))
