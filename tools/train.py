@@ -3,6 +3,7 @@
 Examples:
     python tools/train.py configs/dcinet/dcinet_r18_synthetic.py
     python tools/train.py CONFIG --amp --work-dir work_dirs/run1
+    python tools/train.py CONFIG --data-root /data/cuhk_sysu
     python tools/train.py CONFIG --resume            # latest in work_dir
     bash tools/dist_train.sh CONFIG 2                # gloo without GPUs
 """
@@ -14,7 +15,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmsearch.registry import RUNNERS
-from mmsearch.utils import (enable_amp, register_all_modules,
+from mmsearch.utils import (check_cfg_options, enable_amp,
+                            register_all_modules, set_data_root,
                             setup_cpu_distributed)
 
 
@@ -45,6 +47,10 @@ def parse_args() -> argparse.Namespace:
         help='override config settings, xxx=yyy pairs merged into the '
         'config, e.g. train_cfg.max_epochs=2 key="[a,b]"')
     parser.add_argument(
+        '--data-root',
+        help='dataset folder for every split (train, val, test, query), '
+        "instead of the config's data_root")
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
@@ -63,7 +69,10 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
+    if args.data_root is not None:
+        set_data_root(cfg, args.data_root)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
