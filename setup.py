@@ -27,7 +27,7 @@ setup(
     long_description=open(osp.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(exclude=('configs', 'tools', 'tests')),
-    python_requires='>=3.8',
+    python_requires='>=3.10',  # X | Y annotations (PEP 604)
     install_requires=read_requirements('runtime') +
     read_requirements('mminstall'),
     extras_require=dict(
