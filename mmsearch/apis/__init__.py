@@ -5,3 +5,11 @@ __all__ = [
     'SearchMatch', 'init_searcher', 'embed_query', 'search_gallery',
     'build_test_pipeline', 'list_images'
 ]
+
+from .index_search import (build_index, check_index_model,  # noqa: E402
+                           load_index, query_feature, search_index)
+
+__all__ += [
+    'build_index', 'load_index', 'search_index', 'check_index_model',
+    'query_feature'
+]

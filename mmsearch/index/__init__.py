@@ -1,0 +1,24 @@
+"""Persistent gallery index: embed every person once, search many times.
+
+See :mod:`mmsearch.index.format` for the on-disk format.
+"""
+from .builder import add_shard, build_gallery_index
+from .format import (FORMAT_VERSION, GalleryIndexError, IndexFormatError,
+                     IndexNotFoundError, ModelMismatchError, read_manifest)
+from .search import (AnnIndex, exact_topk, faiss_available, get_ann,
+                     search_features)
+from .signature import check_signature, model_signature, probe_image
+from .sources import (Unit, dataset_units, list_image_units,
+                      list_video_units)
+from .store import GalleryIndex, load_gallery_index
+from .visualize import describe, draw_index_results, entry_image
+
+__all__ = [
+    'FORMAT_VERSION', 'GalleryIndex', 'GalleryIndexError',
+    'IndexFormatError', 'IndexNotFoundError', 'ModelMismatchError', 'Unit',
+    'AnnIndex', 'add_shard', 'build_gallery_index', 'check_signature',
+    'dataset_units', 'describe', 'draw_index_results', 'entry_image',
+    'exact_topk', 'faiss_available', 'get_ann', 'list_image_units',
+    'list_video_units', 'load_gallery_index', 'model_signature',
+    'probe_image', 'read_manifest', 'search_features'
+]

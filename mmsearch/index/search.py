@@ -1,0 +1,371 @@
+"""Searching a gallery index: exact and approximate top-k, filters and
+one-best-box-per-image / per-video-window ranking.
+
+Similarity is the inner product of unit-norm embeddings (cosine).
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .format import ANN_DIR
+from .store import GalleryIndex
+
+DEDUP_MODES = (None, 'image', 'window')
+METHODS = ('auto', 'exact', 'ann')
+# 'auto' searches exactly up to this many (filtered) entries.
+EXACT_UP_TO = 100_000
+# Approximate-search defaults (tools/analysis_tools/benchmark_index.py
+# measures them on 1M x 256).
+ANN_DEFAULTS = dict(
+    hnsw=dict(M=32, ef_construction=80, ef_search=160),
+    ivf=dict(nlist=None, nprobe=None))
+
+
+def normalize_queries(queries: np.ndarray, dim: int) -> np.ndarray:
+    """(Q, D) float32 unit-norm copies of (D,) or (Q, D) ``queries``."""
+    queries = np.asarray(queries, dtype=np.float32)
+    if queries.ndim == 1:
+        queries = queries[None]
+    if queries.ndim != 2 or queries.shape[1] != dim:
+        raise ValueError(f'query features must be (D,) or (Q, D) with D = '
+                         f'{dim} (the index\'s embedding size), got shape '
+                         f'{queries.shape}')
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    if (norms <= 0).any() or not np.isfinite(queries).all():
+        raise ValueError('query features must be finite and non-zero')
+    return queries / norms
+
+
+def exact_topk(feats: np.ndarray,
+               queries: np.ndarray,
+               k: int,
+               mask: Optional[np.ndarray] = None,
+               chunk_size: int = 65536) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact top-k inner products, over row chunks of ``feats``.
+
+    Args:
+        feats (np.ndarray): (N, D) gallery features (float16 or float32;
+            converted one chunk at a time).
+        queries (np.ndarray): (Q, D) float32 query features.
+        k (int): Results per query.
+        mask (np.ndarray, optional): (N,) bool; only True rows are ranked.
+        chunk_size (int): Rows per matrix product.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: ``sims`` (Q, K) float32 descending
+        and ``ids`` (Q, K) int64, K = min(k, number of ranked rows).
+    """
+    num_q = len(queries)
+    best_s = np.full((num_q, 0), -np.inf, np.float32)
+    best_i = np.zeros((num_q, 0), np.int64)
+    for begin in range(0, len(feats), chunk_size):
+        block = feats[begin:begin + chunk_size].astype(np.float32)
+        sims = queries @ block.T
+        if mask is not None:
+            keep = mask[begin:begin + chunk_size]
+            if not keep.any():
+                continue
+            sims[:, ~keep] = -np.inf
+        take = min(k, sims.shape[1])
+        part = np.argpartition(-sims, take - 1, axis=1)[:, :take]
+        cand_s = np.concatenate(
+            [best_s, np.take_along_axis(sims, part, 1)], axis=1)
+        cand_i = np.concatenate([best_i, part + begin], axis=1)
+        take = min(k, cand_s.shape[1])
+        sel = np.argpartition(-cand_s, take - 1, axis=1)[:, :take]
+        best_s = np.take_along_axis(cand_s, sel, 1)
+        best_i = np.take_along_axis(cand_i, sel, 1)
+    order = np.argsort(-best_s, axis=1, kind='stable')
+    best_s = np.take_along_axis(best_s, order, 1)
+    best_i = np.take_along_axis(best_i, order, 1)
+    valid = min(k, int(mask.sum()) if mask is not None else len(feats))
+    return best_s[:, :valid], best_i[:, :valid]
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _import_faiss():
+    try:
+        import faiss
+    except ImportError as error:
+        raise ImportError(
+            'approximate search needs faiss: pip install faiss-cpu (or '
+            'pip install -r requirements/index.txt); or search with '
+            'method="exact"') from error
+    return faiss
+
+
+class AnnIndex:
+    """An approximate inner-product index over a feature matrix (faiss).
+
+    Args:
+        feats (np.ndarray): (N, D) unit-norm features.
+        kind (str): ``'hnsw'`` (graph; CPU) or ``'ivf'`` (inverted lists;
+            runs on GPUs when GPU faiss is installed).
+        params (dict, optional): ``hnsw``: ``M``, ``ef_construction``,
+            ``ef_search``; ``ivf``: ``nlist`` (default ``4 * sqrt(N)``)
+            and ``nprobe`` (default ``nlist / 16``).
+        use_gpu (bool): Move an IVF index to all GPUs faiss sees.
+    """
+
+    def __init__(self, feats: np.ndarray, kind: str = 'hnsw',
+                 params: Optional[dict] = None, use_gpu: bool = False,
+                 faiss_index=None) -> None:
+        faiss = _import_faiss()
+        if kind not in ANN_DEFAULTS:
+            raise ValueError(f'ANN kind must be one of '
+                             f'{tuple(ANN_DEFAULTS)}, got {kind!r}')
+        self.kind = kind
+        self.params = dict(ANN_DEFAULTS[kind], **(params or {}))
+        num, dim = feats.shape
+        if kind == 'ivf':
+            if self.params['nlist'] is None:
+                self.params['nlist'] = int(
+                    max(1, min(num // 39, 4 * round(np.sqrt(num)))))
+            if self.params['nprobe'] is None:
+                self.params['nprobe'] = max(1, self.params['nlist'] // 16)
+        if faiss_index is None:
+            data = np.ascontiguousarray(feats, dtype=np.float32)
+            if kind == 'hnsw':
+                faiss_index = faiss.IndexHNSWFlat(dim, self.params['M'],
+                                                  faiss.METRIC_INNER_PRODUCT)
+                faiss_index.hnsw.efConstruction = self.params[
+                    'ef_construction']
+                faiss_index.add(data)
+            else:
+                quantizer = faiss.IndexFlatIP(dim)
+                faiss_index = faiss.IndexIVFFlat(quantizer, dim,
+                                                 self.params['nlist'],
+                                                 faiss.METRIC_INNER_PRODUCT)
+                rng = np.random.default_rng(0)
+                sample = data if num <= 256 * self.params['nlist'] else data[
+                    rng.choice(num, 256 * self.params['nlist'], False)]
+                faiss_index.train(sample)
+                faiss_index.add(data)
+        self.cpu_index = faiss_index
+        self.index = faiss_index
+        if use_gpu and kind == 'ivf' and hasattr(
+                faiss, 'get_num_gpus') and faiss.get_num_gpus() > 0:
+            self.index = faiss.index_cpu_to_all_gpus(faiss_index)
+        self._set_search_params()
+
+    def _set_search_params(self) -> None:
+        faiss = _import_faiss()
+        if self.kind == 'hnsw':
+            self.index.hnsw.efSearch = self.params['ef_search']
+        elif self.index is self.cpu_index:
+            self.index.nprobe = self.params['nprobe']
+        else:
+            faiss.GpuParameterSpace().set_index_parameter(
+                self.index, 'nprobe', self.params['nprobe'])
+
+    def search(self, queries: np.ndarray,
+               k: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(Q, k) similarities and ids (-1 where fewer than k found)."""
+        if self.kind == 'hnsw' and self.params['ef_search'] < k:
+            self.index.hnsw.efSearch = k
+        sims, ids = self.index.search(
+            np.ascontiguousarray(queries, dtype=np.float32), k)
+        self._set_search_params()
+        return sims, ids.astype(np.int64)
+
+    def save(self, path: str) -> None:
+        """Write the (CPU) faiss index atomically."""
+        faiss = _import_faiss()
+        tmp = f'{path}.tmp-{os.getpid()}'
+        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+        try:
+            faiss.write_index(self.cpu_index, tmp)
+            os.replace(tmp, path)
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
+
+
+def ann_cache_path(index: GalleryIndex, kind: str, params: dict) -> str:
+    """Where the approximate structure of ``index`` is cached: named by the
+    shards' checksums and the parameters (an append gives a new name)."""
+    digest = hashlib.sha256()
+    for shard in index.manifest['shards']:
+        digest.update(shard['sha256'].encode())
+    digest.update(repr(sorted(params.items())).encode())
+    return osp.join(index.index_dir, ANN_DIR,
+                    f'{kind}-{digest.hexdigest()[:16]}.faiss')
+
+
+def get_ann(index: GalleryIndex,
+            kind: str = 'hnsw',
+            params: Optional[dict] = None,
+            use_gpu: bool = False,
+            cache: bool = True) -> AnnIndex:
+    """The approximate index of a gallery index, built once and cached
+    (in memory on ``index`` and on disk under ``INDEX/ann/``)."""
+    params = dict(ANN_DEFAULTS.get(kind, {}), **(params or {}))
+    key = (kind, repr(sorted(params.items())), use_gpu)
+    memo = index.__dict__.setdefault('_ann_memo', {})
+    if key in memo:
+        return memo[key]
+    path = ann_cache_path(index, kind, params)
+    faiss_index = None
+    if cache and osp.isfile(path):
+        faiss_index = _import_faiss().read_index(path)
+        if faiss_index.ntotal != len(index):
+            faiss_index = None
+    ann = AnnIndex(index.feats, kind, params, use_gpu, faiss_index)
+    if cache and faiss_index is None:
+        try:
+            ann.save(path)
+        except OSError:
+            pass  # a read-only index still searches
+    memo[key] = ann
+    return ann
+
+
+def group_ids(index: GalleryIndex, dedup: Optional[str],
+              window: float = 1.0) -> Optional[np.ndarray]:
+    """(N,) int64 group of each entry for one-best-per-group ranking.
+
+    ``'image'``: one group per image file or per video frame.
+    ``'window'``: images as for ``'image'``; video frames by
+    ``(video, floor(timestamp / window))``.
+    """
+    if dedup not in DEDUP_MODES:
+        raise ValueError(f'dedup must be one of {DEDUP_MODES}, got '
+                         f'{dedup!r}')
+    if dedup is None:
+        return None
+    if dedup == 'window' and not window > 0:
+        raise ValueError(f'window must be > 0 seconds, got {window}')
+    _, source_ids = np.unique(index.unit_sources, return_inverse=True)
+    source = source_ids.reshape(-1)[index.entry_unit]
+    video = index.entry_is_video()
+    sub = np.where(video, index.frames, -1).astype(np.int64)
+    if dedup == 'window':
+        stamps = np.where(np.isnan(index.timestamps), index.frames,
+                          index.timestamps / window)
+        sub = np.where(video, np.floor(stamps), -1).astype(np.int64)
+    pairs = np.stack([source, sub], axis=1)
+    _, groups = np.unique(pairs, axis=0, return_inverse=True)
+    return groups.reshape(-1).astype(np.int64)
+
+
+def _first_per_group(ids: np.ndarray, sims: np.ndarray,
+                     groups: Optional[np.ndarray],
+                     k: int) -> Tuple[List[int], List[float]]:
+    if groups is None:
+        return ids[:k].tolist(), sims[:k].tolist()
+    seen, out_i, out_s = set(), [], []
+    for i, s in zip(ids.tolist(), sims.tolist()):
+        group = int(groups[i])
+        if group in seen:
+            continue
+        seen.add(group)
+        out_i.append(i)
+        out_s.append(s)
+        if len(out_i) == k:
+            break
+    return out_i, out_s
+
+
+def search_features(index: GalleryIndex,
+                    queries: np.ndarray,
+                    topk: int = 10,
+                    method: str = 'auto',
+                    dedup: Optional[str] = None,
+                    window: float = 1.0,
+                    cameras: Optional[Sequence[str]] = None,
+                    videos: Optional[Sequence[str]] = None,
+                    time_range: Optional[Sequence[float]] = None,
+                    ann_kind: str = 'hnsw',
+                    ann_params: Optional[dict] = None,
+                    use_gpu: bool = False) -> List[List[Dict]]:
+    """Rank the index's entries against query features.
+
+    Args:
+        index (GalleryIndex): The index.
+        queries (np.ndarray): (D,) or (Q, D) query features (normalised
+            here).
+        topk (int): Results per query.
+        method (str): ``'exact'``, ``'ann'`` (faiss) or ``'auto'`` (exact
+            up to ``EXACT_UP_TO`` entries after filtering, else ann when
+            faiss is installed).
+        dedup (str, optional): None, ``'image'`` (one best box per image
+            or video frame) or ``'window'`` (one per video time window of
+            ``window`` seconds, one per image).
+        window (float): Window length in seconds for ``'window'``.
+        cameras, videos, time_range: Filters, see
+            :meth:`GalleryIndex.filter_mask`.
+        ann_kind (str): ``'hnsw'`` or ``'ivf'``.
+        ann_params (dict, optional): Overrides of ``ANN_DEFAULTS``.
+        use_gpu (bool): Approximate search on GPUs (GPU faiss, IVF).
+
+    Returns:
+        list[list[dict]]: Per query, the ranked results: the entry's
+        fields (:meth:`GalleryIndex.entry`) plus ``rank`` (from 1) and
+        ``similarity``.
+    """
+    if topk < 1:
+        raise ValueError(f'topk must be >= 1, got {topk}')
+    if method not in METHODS:
+        raise ValueError(f'method must be one of {METHODS}, got {method!r}')
+    queries = normalize_queries(queries, index.embed_dim)
+    mask = index.filter_mask(cameras, videos, time_range)
+    groups = group_ids(index, dedup, window)
+    num_ranked = len(index) if mask is None else int(mask.sum())
+    if method == 'auto':
+        method = ('ann' if num_ranked > EXACT_UP_TO and faiss_available()
+                  else 'exact')
+    outputs = []
+    for query in queries:
+        ids, sims = _search_one(index, query[None], topk, method, mask,
+                                groups, num_ranked, ann_kind, ann_params,
+                                use_gpu)
+        ranked = []
+        for rank, (entry_id, sim) in enumerate(zip(ids, sims), start=1):
+            result = index.entry(entry_id)
+            result.update(rank=rank, similarity=float(sim))
+            ranked.append(result)
+        outputs.append(ranked)
+    return outputs
+
+
+def _search_one(index, query, topk, method, mask, groups, num_ranked,
+                ann_kind, ann_params, use_gpu):
+    """Top-k ids and similarities of one (1, D) query."""
+    fetch = topk if groups is None else topk * 4
+    while True:
+        fetch = min(fetch, num_ranked)
+        if fetch == 0:
+            return [], []
+        if method == 'exact':
+            sims, ids = exact_topk(index.feats, query, fetch, mask)
+            sims, ids = sims[0], ids[0]
+        else:
+            ann = get_ann(index, ann_kind, ann_params, use_gpu)
+            # Over-fetch by the share of entries the filters drop.
+            share = num_ranked / max(len(index), 1)
+            want = min(len(index), int(np.ceil(fetch / max(share, 1e-9))))
+            sims, ids = ann.search(query, max(want, fetch))
+            sims, ids = sims[0], ids[0]
+            valid = ids >= 0
+            if mask is not None:
+                valid &= mask[np.where(valid, ids, 0)]
+            sims, ids = sims[valid], ids[valid]
+        got_i, got_s = _first_per_group(ids, sims, groups, topk)
+        if len(got_i) >= topk:
+            return got_i, got_s
+        if fetch >= num_ranked:
+            if method == 'exact':
+                return got_i, got_s
+            method = 'exact'  # the graph missed some: rank them all
+            continue
+        fetch *= 4
