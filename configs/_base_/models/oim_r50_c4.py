@@ -60,7 +60,10 @@ model = dict(
             init_cfg=dict(
                 type='Pretrained', checkpoint='torchvision://resnet50')),
         bbox_roi_extractor=dict(
-            type='SingleRoIExtractor',
+            # mmdet's SingleRoIExtractor pooling in fp32 with fp32 boxes
+            # under autocast; RoIAlign runs a separable matmul kernel on
+            # the CPU (mmcv's kernel on CUDA)
+            type='PersonSearchRoIExtractor',
             # 2x2 samples per bin as SeqNet/torchvision (mmcv's adaptive 0
             # samples large boxes densely: 2x slower on CPU for 300 RoIs)
             roi_layer=dict(type='RoIAlign', output_size=14, sampling_ratio=2),

@@ -5,6 +5,8 @@ import pytest
 from mmengine.config import Config
 
 from mmsearch.models.detectors import PersonSearch
+from mmsearch.models.ops import SeparableRoIAlign
+from mmsearch.models.roi_extractors import PersonSearchRoIExtractor
 from mmsearch.models.roi_heads import PersonSearchRoIHead
 from mmsearch.registry import MODELS
 from utils import CONFIG_ROOT
@@ -65,6 +67,11 @@ def test_config_parses_and_builds(config):
             for loss in model.roi_head.reid_losses] == loss_types
     assert model.roi_head.with_separate_reid_module == separate_res5
     assert model.roi_head.require_pairs == (method != 'oim')
+    # fp32 RoI pooling under autocast, the fast CPU RoIAlign
+    extractor = model.roi_head.bbox_roi_extractor
+    assert isinstance(extractor, PersonSearchRoIExtractor)
+    assert isinstance(extractor.roi_layers[0], SeparableRoIAlign)
+    assert extractor.roi_layers[0].sampling_ratio == 2
     res2_trainable = [
         p.requires_grad for p in model.backbone.layer1.parameters()
     ]
