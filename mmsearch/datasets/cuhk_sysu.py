@@ -1,12 +1,14 @@
 """CUHK-SYSU person search, read from the original .mat files."""
 import copy
 import os.path as osp
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
 from mmsearch.registry import DATASETS
+from .array_cache import ArrayCache
 from .base_person_search import PersonSearchDataset
+from .cuhk_protocol import READERS, CUHKProtocol, read_protocol
 from .raw_io import (DatasetLayoutError, check_dir, load_mat_key, mat_box,
                      mat_str, records)
 
@@ -17,8 +19,6 @@ IMAGES_LAYOUT = ('key "Img": 1 x N structs with fields imname, nAppear, box; '
 POOL_LAYOUT = 'key "pool": cell array of test image names'
 TRAIN_LAYOUT = ('key "Train": cell array of 1x1 structs (idname, nAppear, '
                 'scene); scene = structs (imname, idlocate, ishard)')
-PROTOCOL_LAYOUT = ('structs with fields Query (imname, idlocate, ishard, '
-                   'idname) and Gallery (N rows of imname, idlocate, ishard)')
 
 
 def box_key(img_name: str, box_xywh: np.ndarray) -> BoxKey:
@@ -51,6 +51,17 @@ class CUHKSYSUDataset(PersonSearchDataset):
             (TestG{gallery_size}.mat). Defaults to 100.
         data_prefix (dict): ``img``: image folder. Defaults to
             ``dict(img='Image/SSM/')``.
+        cache_dir (str, optional): Where what the protocol files
+            (``TestG{N}.mat``, subsets) give is cached, so that only the
+            first evaluation reads them: ``'auto'`` (default:
+            ``$MMSEARCH_CACHE_DIR``, else ``~/.cache/mmsearch``; the data
+            folder is never written), a folder, or ``None`` (no cache). An
+            entry is used only while its source file keeps its path, size,
+            modification time and first / last bytes
+            (:mod:`mmsearch.datasets.array_cache`).
+        protocol_reader (str): ``'lean'`` (default; reads only what the
+            protocol needs, :mod:`mmsearch.datasets.mat5`) or ``'scipy'``
+            (``scipy.io.loadmat``); same result.
         **kwargs: Arguments of :class:`mmdet.datasets.BaseDetDataset`.
     """
 
@@ -67,12 +78,19 @@ class CUHKSYSUDataset(PersonSearchDataset):
                  split: str = 'train',
                  gallery_size: int = 100,
                  data_prefix: dict = dict(img='Image/SSM/'),
+                 cache_dir: Optional[str] = 'auto',
+                 protocol_reader: str = 'lean',
                  **kwargs) -> None:
         if gallery_size not in self.GALLERY_SIZES:
             raise ValueError(f'CUHKSYSUDataset: gallery_size must be one of '
                              f'{self.GALLERY_SIZES}, got {gallery_size!r}.')
+        if protocol_reader not in READERS:
+            raise ValueError(f'CUHKSYSUDataset: protocol_reader must be one '
+                             f'of {READERS}, got {protocol_reader!r}.')
         self.gallery_size = gallery_size
-        self._protocols: Dict[Union[int, str], tuple] = {}
+        self.protocol_reader = protocol_reader
+        self.protocol_cache = ArrayCache(cache_dir)
+        self._protocols: Dict[Union[int, str], CUHKProtocol] = {}
         metainfo = dict(gallery_size=gallery_size)
         metainfo.update(kwargs.pop('metainfo', None) or {})
         super().__init__(
@@ -119,14 +137,8 @@ class CUHKSYSUDataset(PersonSearchDataset):
                 ids[key] = person_id
         return ids
 
-    def _read_protocol(self, name: Union[int, str]) -> tuple:
-        """Parse a protocol file (cached).
-
-        Returns:
-            tuple: query names (Q,) list, query boxes (Q, 4) xywh,
-            gallery names (Q, N) object array and gallery boxes (Q, N, 4)
-            xywh (NaN where the query person is absent).
-        """
+    def _read_protocol(self, name: Union[int, str]) -> CUHKProtocol:
+        """Read a protocol file (cached in memory and in ``cache_dir``)."""
         if name in self._protocols:
             return self._protocols[name]
         if name in self.SUBSETS:
@@ -140,49 +152,32 @@ class CUHKSYSUDataset(PersonSearchDataset):
                 f'expected one of {self.GALLERY_SIZES} or '
                 f'{tuple(self.SUBSETS)}.')
         path = self._ann_path(relative)
-        layout = f'key "{key}": {PROTOCOL_LAYOUT}'
-        items = records(
-            load_mat_key(path, key, layout), ('Query', 'Gallery'), path,
-            layout)
-        query_names, query_boxes, gallery_names, gallery_boxes = [], [], [], []
-        for item in items:
-            query = records(item['Query'], ('imname', 'idlocate'), path,
-                            layout)[0]
-            query_names.append(mat_str(query['imname']))
-            query_boxes.append(mat_box(query['idlocate']))
-            gallery = records(item['Gallery'], ('imname', 'idlocate'), path,
-                              layout)
-            gallery_names.append([mat_str(g['imname']) for g in gallery])
-            gallery_boxes.append([
-                box if box.size == 4 else np.full(4, np.nan)
-                for box in (mat_box(g['idlocate']) for g in gallery)
-            ])
-        if len({len(names) for names in gallery_names}) > 1:
-            raise DatasetLayoutError(
-                f'"{path}": galleries of different lengths; expected every '
-                f'query to list the same number of gallery images.')
-        num_gallery = len(gallery_names[0]) if gallery_names else 0
-        gallery_array = np.empty((len(items), num_gallery), dtype=object)
-        gallery_array[...] = gallery_names
-        protocol = (query_names, np.array(query_boxes,
-                                          dtype=np.float64).reshape(-1, 4),
-                    gallery_array, np.array(gallery_boxes,
-                                            dtype=np.float64).reshape(
-                                                len(items), num_gallery, 4))
+        if not osp.isfile(path):  # the reader's error names the layout
+            read_protocol(path, key, 'scipy')
+        arrays = self.protocol_cache.get(
+            f'cuhk_sysu-{key}', [path],
+            lambda: read_protocol(path, key, self.protocol_reader).to_arrays(),
+            check=CUHKProtocol.from_arrays)
+        protocol = CUHKProtocol.from_arrays(arrays)
         self._protocols[name] = protocol
         return protocol
 
     def _read_test_ids(self) -> Dict[BoxKey, int]:
-        """TestG50.mat as ``{box_key: query index}``."""
-        query_names, query_boxes, gallery_names, gallery_boxes = \
-            self._read_protocol(50)
+        """TestG50.mat as ``{box_key: query index}`` (the query boxes and
+        the gallery boxes of each query, in file order)."""
+        protocol = self._read_protocol(50)
+        num_queries, num_gallery = protocol.gallery_index.shape
+        rows = protocol.present // max(num_gallery, 1)
+        bounds = np.searchsorted(rows, np.arange(num_queries + 1)).tolist()
+        present_names = protocol.names[protocol.gallery_index.reshape(-1)[
+            protocol.present]].tolist()
         ids = {}
-        for index, (name, box) in enumerate(zip(query_names, query_boxes)):
+        queries = zip(protocol.query_names.tolist(), protocol.query_boxes)
+        for index, (name, box) in enumerate(queries):
             ids[box_key(name, box)] = index
-            for g_name, g_box in zip(gallery_names[index],
-                                     gallery_boxes[index]):
-                if not np.isnan(g_box).any():
-                    ids[box_key(g_name, g_box)] = index
+            for k in range(bounds[index], bounds[index + 1]):
+                ids[box_key(present_names[k],
+                            protocol.present_boxes[k])] = index
         return ids
 
     # ------------------------------------------------------------- loading
@@ -204,7 +199,7 @@ class CUHKSYSUDataset(PersonSearchDataset):
             names = test_names
             ids = self._read_test_ids()
         if self.split == 'query':
-            names = sorted(set(self._read_protocol(50)[0]))
+            names = sorted(set(self._read_protocol(50).query_names.tolist()))
         infos = {}
         for name in names:
             boxes = scene_boxes[name]
@@ -221,9 +216,10 @@ class CUHKSYSUDataset(PersonSearchDataset):
 
     def _query_infos(self, infos: Dict[str, dict]) -> List[dict]:
         """One data info per TestG50 query (contract item 1)."""
-        query_names, query_boxes = self._read_protocol(50)[:2]
+        protocol = self._read_protocol(50)
         data_list = []
-        for index, (name, box) in enumerate(zip(query_names, query_boxes)):
+        for index, (name, box) in enumerate(
+                zip(protocol.query_names.tolist(), protocol.query_boxes)):
             data_info = copy.deepcopy(infos[name])
             x, y, w, h = box.tolist()
             data_info.update(
@@ -253,9 +249,10 @@ class CUHKSYSUDataset(PersonSearchDataset):
             image names.
         """
         name = self.gallery_size if name is None else name
-        query_names, query_boxes, gallery_names, _ = self._read_protocol(name)
-        return self._query_indices(name, query_names,
-                                   query_boxes), gallery_names
+        protocol = self._read_protocol(name)
+        return self._query_indices(name, protocol.query_names.tolist(),
+                                   protocol.query_boxes), \
+            protocol.gallery_names()
 
     def get_gallery_query_boxes(self,
                                 name: Union[int, str,
@@ -264,7 +261,7 @@ class CUHKSYSUDataset(PersonSearchDataset):
         each gallery image of :meth:`get_gallery_protocol`; NaN where the
         person is absent."""
         name = self.gallery_size if name is None else name
-        boxes = self._read_protocol(name)[3].copy()
+        boxes = self._read_protocol(name).gallery_boxes()
         boxes[..., 2:] += boxes[..., :2]
         return boxes
 
@@ -273,10 +270,11 @@ class CUHKSYSUDataset(PersonSearchDataset):
         """Positions of a protocol's queries in the TestG50 query list."""
         if name in self.GALLERY_SIZES:
             return np.arange(len(query_names), dtype=np.int64)
-        main_names, main_boxes = self._read_protocol(50)[:2]
+        main = self._read_protocol(50)
         position = {
             box_key(n, b): i
-            for i, (n, b) in enumerate(zip(main_names, main_boxes))
+            for i, (n, b) in enumerate(
+                zip(main.query_names.tolist(), main.query_boxes))
         }
         indices = []
         for query_name, query_box in zip(query_names, query_boxes):

@@ -9,6 +9,8 @@ from typing import Iterable, Sequence, Tuple, Union
 import numpy as np
 import scipy.io
 
+from .image_header import jpeg_size
+
 
 class DatasetLayoutError(ValueError):
     """A raw dataset file is missing or does not have the expected layout."""
@@ -121,9 +123,20 @@ def records(value: np.ndarray, fields: Iterable[str], path: str,
 def read_image_size(path: str) -> Tuple[int, int]:
     """The (height, width) of an image, from its header only.
 
+    JPEGs are read with :func:`~mmsearch.datasets.image_header.jpeg_size`
+    (the SOF segment, no image library), anything else with PIL.
+
     Raises:
         DatasetLayoutError: If the file is missing or not an image.
     """
+    try:
+        size = jpeg_size(path)
+    except OSError as error:
+        raise DatasetLayoutError(
+            f'Cannot read image "{path}" ({error}); expected a JPEG/PNG '
+            f'scene image there.') from error
+    if size is not None:
+        return size
     from PIL import Image
     try:
         with Image.open(path) as image:

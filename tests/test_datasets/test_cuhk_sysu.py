@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from mmsearch.datasets import CUHKSYSUDataset, DatasetLayoutError
+from mmsearch.datasets import CUHKSYSUDataset, DatasetLayoutError, cuhk_sysu
 from dataset_helpers import TINY, instance_table, write_image
 
 
@@ -272,3 +272,69 @@ def test_synthetic_loader_returns_generated_boxes(tiny_synthetic):
             i for i in info['instances'] if i['bbox'] == info['query_bbox']
         ]
         assert [i['person_id'] for i in matched] == [info['query_person_id']]
+
+
+def protocol_views(dataset, names=(50, 100, 'occlusion')):
+    return {
+        name: (dataset.get_gallery_protocol(name)[0].tolist(),
+               dataset.get_gallery_protocol(name)[1].tolist(),
+               np.nan_to_num(dataset.get_gallery_query_boxes(name),
+                             nan=-1e9).tolist())
+        for name in names
+    }
+
+
+def test_readers_and_cache_give_the_same_protocols(cuhk_root, tmp_path,
+                                                   monkeypatch):
+    cache_dir = str(tmp_path / 'cache')
+
+    def make(**kwargs):
+        return CUHKSYSUDataset(
+            split='query', data_root=cuhk_root, lazy_init=True, **kwargs)
+
+    scipy_views = protocol_views(make(protocol_reader='scipy', cache_dir=None))
+    assert scipy_views[50][1] == [['g1.jpg', 'g2.jpg']] * 2  # as above
+    assert protocol_views(make(cache_dir=None)) == scipy_views
+    first = make(cache_dir=cache_dir)
+    assert protocol_views(first) == scipy_views
+    assert len(os.listdir(cache_dir)) == 3  # one entry per file
+    # a new dataset (a later evaluation) reads the entries, not the files
+    later = make(cache_dir=cache_dir, protocol_reader='scipy')
+
+    def no_parsing(*args):
+        raise AssertionError('parsed a protocol file again')
+
+    monkeypatch.setattr(cuhk_sysu, 'read_protocol', no_parsing)
+    assert protocol_views(later) == scipy_views
+    with pytest.raises(ValueError, match='protocol_reader'):
+        make(protocol_reader='fast')
+
+
+def test_changed_protocol_file_is_read_again(cuhk_root, tmp_path):
+    cache_dir = str(tmp_path / 'cache')
+    before = CUHKSYSUDataset(
+        split='query', data_root=cuhk_root, cache_dir=cache_dir)
+    assert before.get_gallery_protocol(100)[1].tolist() == \
+        [['g2.jpg', 'g1.jpg']] * 2
+    path = osp.join(cuhk_root, 'annotation', 'test', 'train_test',
+                    'TestG100.mat')
+    scipy.io.savemat(path, dict(TestG100=protocol([0, 1], ['g1.jpg'])))
+    stat = os.stat(path)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    after = CUHKSYSUDataset(
+        split='query', data_root=cuhk_root, cache_dir=cache_dir)
+    assert after.get_gallery_protocol(100)[1].tolist() == [['g1.jpg']] * 2
+    # the query split itself (TestG50) came from the cache, unchanged
+    assert [after.get_data_info(i)['query_bbox'] for i in range(2)] == \
+        [[5, 5, 15, 25], [20, 5, 30, 25]]
+
+
+def test_synthetic_protocols_equal_across_readers(tiny_synthetic, tmp_path):
+    root = osp.join(tiny_synthetic[0], 'cuhk_sysu')
+    lean = CUHKSYSUDataset(
+        split='query', data_root=root, cache_dir=str(tmp_path / 'c'))
+    old = CUHKSYSUDataset(
+        split='query', data_root=root, cache_dir=None, protocol_reader='scipy')
+    assert [lean.get_data_info(i) for i in range(len(lean))] == \
+        [old.get_data_info(i) for i in range(len(old))]
+    assert protocol_views(lean, (50, )) == protocol_views(old, (50, ))
