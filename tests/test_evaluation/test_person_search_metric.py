@@ -21,6 +21,9 @@ from mmdet.structures.bbox import HorizontalBoxes
 from mmengine.structures import InstanceData
 
 from mmsearch.evaluation import PersonSearchMetric
+from mmsearch.evaluation.functional import build_search_gallery
+from mmsearch.evaluation.metrics.result_collection import (
+    collect_unique_results, result_difference)
 
 BIG = [0.0, 0.0, 100.0, 200.0]
 FAR = [300.0, 0.0, 400.0, 200.0]
@@ -220,3 +223,114 @@ def test_bad_arguments_raise():
         PersonSearchMetric(gallery_sizes=(123, ))
     with pytest.raises(ValueError, match='query_feat_source'):
         PersonSearchMetric(query_feat_source='crop')
+
+
+# Results that would give wrong numbers silently must raise.
+def poison(sample, key, index, value):
+    """Set one value of ``pred_instances[key]`` (a tensor) in place."""
+    sample['pred_instances'][key].view(-1)[index] = value
+
+
+@pytest.mark.parametrize('key,index,value', [('reid_feats', 0, np.nan),
+                                             ('reid_feats', 4, np.inf),
+                                             ('scores', 1, np.nan),
+                                             ('bboxes', 2, -np.inf)])
+def test_nan_or_inf_gallery_detection_names_the_image(key, index, value):
+    gallery, queries = samples()
+    poison(gallery[0], key, index, value)
+    with pytest.raises(
+            ValueError,
+            match=rf"gallery image 'a\.jpg': 1 NaN or infinite "
+            rf"values in its detections' {key}"):
+        run_metric(PersonSearchMetric(), gallery, queries)
+
+
+def test_all_nan_gallery_features_raise():
+    # before the check: mAP = inf and top-1 100 %
+    gallery, queries = samples()
+    for sample in gallery:
+        sample['pred_instances']['reid_feats'][:] = float('nan')
+    with pytest.raises(ValueError, match=r"'a\.jpg': 6 NaN"):
+        run_metric(
+            PersonSearchMetric(protocol='prw'),
+            gallery,
+            queries,
+            dataset_name='prw')
+
+
+def test_nan_query_feature_and_query_image_detections_raise():
+    gallery, queries = samples()
+    queries[1]['pred_query_feat'][0] = float('nan')
+    with pytest.raises(ValueError, match=r"query 1 \(image 'q\.jpg'\)"):
+        run_metric(PersonSearchMetric(), gallery, queries)
+    gallery, queries = samples()
+    poison(queries[0], 'reid_feats', 0, np.nan)
+    with pytest.raises(ValueError, match=r"query image 'q\.jpg'"):
+        run_metric(PersonSearchMetric(cbgm=True), gallery, queries)
+
+
+def test_build_search_gallery_checks_every_detection():
+    # a NaN score would be dropped by det_thresh (NaN >= 0.5 is False)
+    args = ([np.zeros((1, 4)), np.zeros(
+        (1, 4))], [np.array([0.9]),
+                   np.array([np.nan])], [np.ones(
+                       (1, 2)), np.ones((1, 2))], [np.zeros(
+                           (0, 4))] * 2, [np.zeros(0, int)] * 2)
+    with pytest.raises(ValueError, match=r"'y\.jpg': 1 NaN .* scores"):
+        build_search_gallery(['x.jpg', 'y.jpg'], *args)
+
+
+def test_contradictory_duplicate_gallery_record_raises():
+    gallery, queries = samples()
+    # a second 'b.jpg' with other detections (the first used to be kept)
+    other_b = gallery_sample('b.jpg', 1, [(BIG, unit(0.1, 0.9))], [(BIG, 1)])
+    with pytest.raises(
+            ValueError,
+            match=r"two different results for gallery 'b\.jpg' "
+            r'\(det_feats: different values\)'):
+        run_metric(PersonSearchMetric(), gallery + [other_b], queries)
+
+
+def test_identical_duplicates_from_padding_are_fine():
+    gallery, queries = samples()
+    expected = run_metric(PersonSearchMetric(), *samples())
+    assert expected['cuhk/mAP@100'] == pytest.approx(2 / 3)
+    # a padded rank repeats gallery image a.jpg and query 0
+    metric = PersonSearchMetric()
+    metric.dataset_meta = dict(
+        dataset_name='cuhk_sysu',
+        gallery_protocol=protocol,
+        num_gallery_images=3,
+        num_queries=2)
+    metric.process({}, gallery + samples()[0][:1])
+    metric.process({}, queries + samples()[1][:1])
+    assert metric.evaluate(5) == pytest.approx(expected)
+
+
+def test_result_difference_names_the_field():
+    first = dict(kind='gallery', img_id='a', det_scores=np.array([0.9, 0.8]))
+    assert result_difference(first, dict(first)) is None
+    rounded = dict(first, det_scores=np.array([0.9, 0.8 + 1e-9]))
+    assert result_difference(first, rounded) is None
+    assert result_difference(
+        first, dict(first, det_scores=np.array([0.9]))) == \
+        'det_scores: shape (2,) vs (1,)'
+    assert result_difference(first, dict(first, cam_id=1)).startswith('keys')
+    with pytest.raises(ValueError, match="gallery 'a'"):
+        collect_unique_results(
+            [first, dict(first, det_scores=np.array([0.9, 0.1]))], lambda r:
+            (r['kind'], r['img_id']))
+
+
+def test_prw_query_frame_missing_from_gallery_raises():
+    gallery, queries = samples()
+    # before: q.jpg could not be excluded from its own gallery and top-1 rose
+    with pytest.raises(
+            ValueError,
+            match=r"2 PRW queries have a frame that is not among "
+            r"the gallery results, e\.g\. .*\(0, 'q\.jpg'\)"):
+        run_metric(
+            PersonSearchMetric(protocol='prw'),
+            gallery[:2],
+            queries,
+            dataset_name='prw')

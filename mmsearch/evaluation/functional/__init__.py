@@ -7,12 +7,12 @@ from .detection import evaluate_detection, match_detections
 from .reference import reference_search
 from .search import SearchResult, evaluate_search
 from .search_gallery import (CameraGallery, ListedGallery, SearchGallery,
-                             build_search_gallery)
+                             build_search_gallery, check_finite_detections)
 
 __all__ = [
     'average_precision', 'average_precision_from_counts', 'box_iou',
     'paired_box_iou', 'small_box_iou_threshold', 'context_matching',
     'evaluate_detection', 'match_detections', 'reference_search',
     'SearchResult', 'evaluate_search', 'CameraGallery', 'ListedGallery',
-    'SearchGallery', 'build_search_gallery'
+    'SearchGallery', 'build_search_gallery', 'check_finite_detections'
 ]

@@ -76,6 +76,40 @@ class SearchGallery:
         return indices.reshape(img_ids.shape)
 
 
+def check_finite_detections(img_id: str,
+                            boxes: np.ndarray,
+                            scores: np.ndarray,
+                            feats: np.ndarray,
+                            what: str = 'gallery image') -> None:
+    """Raise naming the image if its detections hold NaN or inf.
+
+    A NaN feature makes every similarity with it NaN, which sorts and
+    compares arbitrarily: mAP and top-k come out wrong (even above 1)
+    without any error, so the whole evaluation must stop instead.
+
+    Args:
+        img_id (str): The image, for the message.
+        boxes (np.ndarray): (N, 4) detection boxes.
+        scores (np.ndarray): (N,) detection scores.
+        feats (np.ndarray): (N, D) re-ID features.
+        what (str): What the image is, for the message. Defaults to
+            'gallery image'.
+
+    Raises:
+        ValueError: Naming the image, the array and how many values are bad.
+    """
+    for name, values in (('reid_feats', feats), ('scores', scores), ('bboxes',
+                                                                     boxes)):
+        bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
+        if bad.any():
+            raise ValueError(
+                f'{what} {img_id!r}: {int(bad.sum())} NaN or infinite '
+                f'values in its detections\' {name} ({len(scores)} '
+                'detections); the model output is broken (a checkpoint that '
+                'does not fit the config, or a diverged training), so no '
+                'metric can be computed from it.')
+
+
 def build_search_gallery(img_ids: Sequence[str],
                          det_boxes: Sequence[np.ndarray],
                          det_scores: Sequence[np.ndarray],
@@ -98,6 +132,11 @@ def build_search_gallery(img_ids: Sequence[str],
 
     Returns:
         SearchGallery: The flattened gallery.
+
+    Raises:
+        ValueError: If the per-image arguments differ in length, an image
+            id repeats, feature dimensions differ, or a detection's box,
+            score or feature holds NaN or inf.
     """
     num_images = len(img_ids)
     lengths = {
@@ -118,6 +157,9 @@ def build_search_gallery(img_ids: Sequence[str],
         raise ValueError('build_search_gallery: gallery features have '
                          f'different dimensions {sorted(feat_dims)}.')
     feat_dim = feat_dims.pop() if feat_dims else 0
+    for img_id, boxes, scores, feats in zip(img_ids, det_boxes, det_scores,
+                                            det_feats):
+        check_finite_detections(img_id, boxes, scores, feats)
     keeps = [np.asarray(s).reshape(-1) >= det_thresh for s in det_scores]
     det_counts = np.array([k.sum() for k in keeps], dtype=np.int64)
     gt_counts = np.array([len(b) for b in gt_boxes], dtype=np.int64)

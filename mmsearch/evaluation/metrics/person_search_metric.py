@@ -11,7 +11,8 @@ from mmengine.logging import print_log
 
 from mmsearch.registry import METRICS
 from ..functional import (SearchGallery, box_iou, build_search_gallery,
-                          evaluate_detection, evaluate_search)
+                          check_finite_detections, evaluate_detection,
+                          evaluate_search)
 from .result_collection import collect_unique_results
 from .search_protocols import (check_gallery_sizes, cuhk_galleries, metric_key,
                                prw_galleries)
@@ -173,6 +174,11 @@ class PersonSearchMetric(BaseMetric):
                         f'{len(feats)} reid_feats for '
                         f'{len(record["det_scores"])} detections.')
                 record['det_feats'] = feats
+                check_finite_detections(
+                    sample['img_id'], record['det_bboxes'],
+                    record['det_scores'], feats,
+                    'PersonSearchMetric: ' + ('query image' if 'query_index'
+                                              in sample else 'gallery image'))
             if 'query_index' in sample:
                 if 'pred_query_feat' not in sample:
                     raise KeyError(f'PersonSearchMetric: query '
@@ -184,6 +190,13 @@ class PersonSearchMetric(BaseMetric):
                     query_person_id=int(sample['query_person_id']),
                     query_bbox=_numpy(sample['query_bbox'], np.float64, (4, )),
                     query_feat=_numpy(sample['pred_query_feat']).reshape(-1))
+                if not np.isfinite(record['query_feat']).all():
+                    raise ValueError(
+                        f'PersonSearchMetric: query {record["query_index"]} '
+                        f'(image {sample["img_id"]!r}) has a query feature '
+                        'with NaN or infinite values; the model output is '
+                        'broken (a checkpoint that does not fit the config, '
+                        'or a diverged training).')
             else:
                 if pred is None:
                     raise KeyError(f'PersonSearchMetric: gallery image '
@@ -298,6 +311,16 @@ class PersonSearchMetric(BaseMetric):
         img_index = {img: i for i, img in enumerate(gallery.img_ids.tolist())}
         q_img = np.array([img_index.get(r['img_id'], -1) for r in queries],
                          dtype=np.int64)
+        if protocol == 'prw' and (q_img < 0).any():
+            missing = [(r['query_index'], r['img_id'])
+                       for r, i in zip(queries, q_img) if i < 0]
+            raise ValueError(
+                f'PersonSearchMetric: {len(missing)} PRW queries have a '
+                'frame that is not among the gallery results, e.g. (query_'
+                f'index, img_id) {missing[:3]}; the PRW gallery of a query is '
+                'every test frame but its own, so the query frame must be '
+                'evaluated as a gallery image too (test the whole gallery '
+                'split, with the same img_id as the query split).')
         q_pids = np.array([r['query_person_id'] for r in queries], np.int64)
         q_cams = None if queries[0].get('cam_id') is None else np.array(
             [r['cam_id'] for r in queries], np.int64)

@@ -1,7 +1,49 @@
 """Gather per-sample results from every rank, exactly once each."""
-from typing import Callable, Dict, Hashable, List, Optional
+from typing import Any, Callable, Dict, Hashable, List, Optional
 
+import numpy as np
 from mmengine.dist import all_gather_object, get_world_size
+
+
+def result_difference(first: dict, second: dict) -> Optional[str]:
+    """Where two results of one sample differ, or None if they agree.
+
+    Arrays agree when their shapes are equal and their values are equal up
+    to float rounding (``rtol`` 1e-5, ``atol`` 1e-6, NaN equal to NaN): a
+    sample a distributed sampler repeats to pad a rank is predicted again
+    and must give the same result.
+
+    Args:
+        first (dict): A result.
+        second (dict): Another result of the same sample.
+
+    Returns:
+        str | None: E.g. ``"det_scores: shape (2,) vs (3,)"``.
+    """
+    if set(first) != set(second):
+        return f'keys {sorted(first)} vs {sorted(second)}'
+    for key, a in first.items():
+        b = second[key]
+        if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+            a, b = np.asarray(a), np.asarray(b)
+            if a.shape != b.shape:
+                return f'{key}: shape {a.shape} vs {b.shape}'
+            if a.dtype.kind in 'fc' or b.dtype.kind in 'fc':
+                same = np.allclose(a, b, rtol=1e-5, atol=1e-6, equal_nan=True)
+            else:
+                same = np.array_equal(a, b)
+            if not same:
+                return f'{key}: different values'
+        elif not _equal(a, b):
+            return f'{key}: {a!r} vs {b!r}'
+    return None
+
+
+def _equal(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return a is b
 
 
 def collect_unique_results(
@@ -28,8 +70,9 @@ def collect_unique_results(
         returns the same list).
 
     Raises:
-        ValueError: If a kind has fewer or more distinct samples than
-        expected.
+        ValueError: If two results of one sample differ (two images share an
+            id, or results of different runs were mixed), or a kind has
+            fewer or more distinct samples than expected.
     """
     if get_world_size() > 1:
         gathered = [r for part in all_gather_object(results) for r in part]
@@ -37,7 +80,16 @@ def collect_unique_results(
         gathered = list(results)
     unique = {}
     for result in gathered:
-        unique.setdefault(identity(result), result)
+        key = identity(result)
+        kept = unique.setdefault(key, result)
+        difference = None if kept is result else result_difference(
+            kept, result)
+        if difference is not None:
+            raise ValueError(
+                f'collect_unique_results: two different results for '
+                f'{key[0]} {key[1]!r} ({difference}); each sample id must '
+                'name one image: the dataset lists two images under one '
+                'id, or results of different runs were mixed.')
     keys = sorted(unique)
     if expected_counts:
         for kind, expected in expected_counts.items():
