@@ -1,4 +1,6 @@
 """The search API on an initialised (untrained) R-18 DC-I-Net."""
+import copy
+import os
 import os.path as osp
 
 import cv2
@@ -6,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mmsearch.apis import (SearchMatch, embed_query, init_searcher,
-                           list_images, search_gallery)
+from mmsearch.apis import (ImageReadError, SearchMatch, clip_query_box,
+                           embed_query, init_searcher, list_images,
+                           search_gallery)
+from mmsearch.utils import CheckpointMismatchError
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'dcinet', 'dcinet_r18_synthetic.py')
@@ -93,3 +97,124 @@ def test_bad_inputs_are_named(model, gallery_dir, tmp_path):
         search_gallery(model, torch.ones(7), gallery_dir, score_thr=0.0)
     with pytest.raises(FileNotFoundError, match='missing.py'):
         init_searcher(str(tmp_path / 'missing.py'))
+
+
+# Bad input must stop with an error naming the file, or be skipped and
+# reported: never give confident matches silently.
+
+
+def test_query_box_outside_the_image_is_refused(model, gallery_dir):
+    path = osp.join(gallery_dir, 'g0.jpg')  # 128 x 96
+    for box in ([400, 300, 450, 380], [5000, 10, 5100,
+                                       90], [-80, -60, -10,
+                                             -5], [128, 0, 140, 50]):
+        with pytest.raises(
+                ValueError,
+                match=rf'query box .* lies outside image ".*g0\.jpg" '
+                r'\(128 x 96 pixels'):
+            embed_query(model, path, box)
+
+
+def test_query_box_partly_outside_is_clipped_with_a_warning(
+        model, gallery_dir):
+    path = osp.join(gallery_dir, 'g0.jpg')
+    inside = embed_query(model, path, [100, 20, 128, 96])
+    with pytest.warns(
+            UserWarning,
+            match=r'query box \[100\.0, 20\.0, 150\.0, 120\.0\] extends past '
+            r'image ".*g0\.jpg" \(128 x 96 pixels\); clipped to \[100\.0, '
+            r'20\.0, 128\.0, 96\.0\]'):
+        clipped = embed_query(model, path, [100, 20, 150, 120])
+    assert torch.equal(clipped, inside)
+    with pytest.warns(UserWarning, match='image "x"'):
+        np.testing.assert_array_equal(
+            clip_query_box([-5, 3, 20, 30], (96, 128), 'x'), [0, 3, 20, 30])
+
+
+def test_unreadable_gallery_images_are_skipped_and_reported(
+        model, gallery_dir, tmp_path):
+    query_feat = embed_query(model, osp.join(gallery_dir, 'g0.jpg'),
+                             [10, 20, 50, 90])
+    good = search_gallery(model, query_feat, gallery_dir, score_thr=0.0)
+    folder = tmp_path / 'mixed'
+    folder.mkdir()
+    for name in ('g0.jpg', 'g1.jpg'):
+        (folder / name).write_bytes(
+            open(osp.join(gallery_dir, name), 'rb').read())
+    (folder / 'a_empty.jpg').write_bytes(b'')
+    (folder / 'b_broken.png').write_bytes(b'not an image at all')
+    skipped = []
+    with pytest.warns(UserWarning) as caught:
+        mixed = search_gallery(
+            model, query_feat, str(folder), score_thr=0.0, skipped=skipped)
+    # the good images' results are all there, as without the bad files
+    assert [(osp.basename(m.img_path), m.similarity) for m in mixed
+            ] == [(osp.basename(m.img_path), m.similarity) for m in good]
+    assert [osp.basename(p)
+            for p, _ in skipped] == ['a_empty.jpg', 'b_broken.png']
+    assert skipped[0][1] == f'image "{folder / "a_empty.jpg"}" is empty ' \
+        '(0 bytes)'
+    assert skipped[1][1].startswith(
+        f'image "{folder / "b_broken.png"}" cannot be read as an image (')
+    assert any('a_empty.jpg' in str(w.message) for w in caught)
+    os.remove(folder / 'g0.jpg')
+    os.remove(folder / 'g1.jpg')
+    with pytest.warns(UserWarning), pytest.raises(
+            ImageReadError,
+            match=r'none of the 2 gallery images could be read'):
+        search_gallery(model, query_feat, str(folder))
+    with pytest.raises(ImageReadError, match=r'a_empty\.jpg" is empty'):
+        embed_query(model, str(folder / 'a_empty.jpg'), [0, 0, 5, 5])
+
+
+def test_nan_model_outputs_name_the_image(model, gallery_dir):
+    broken = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, param in broken.named_parameters():
+            if 'reid' in name or 'embedding' in name:
+                param.fill_(float('nan'))
+    path = osp.join(gallery_dir, 'g0.jpg')
+    with pytest.raises(
+            ValueError,
+            match=r'NaN or infinite values in query_feature for '
+            r'query image ".*g0\.jpg"'):
+        embed_query(broken, path, [10, 20, 50, 90])
+    with pytest.raises(
+            ValueError,
+            match=r'NaN or infinite values in reid_features for '
+            r'gallery image ".*g0\.jpg"'):
+        search_gallery(
+            broken, torch.ones(256) / 16, gallery_dir, score_thr=0.0)
+    with pytest.raises(ValueError, match='query_feat holds NaN'):
+        search_gallery(model, torch.full((256, ), float('nan')), gallery_dir)
+
+
+@pytest.fixture(scope='module')
+def saved_model(model, tmp_path_factory):
+    path = tmp_path_factory.mktemp('ckpt') / 'dcinet_r18.pth'
+    torch.save(dict(meta=dict(), state_dict=model.state_dict()), path)
+    return str(path)
+
+
+def test_checkpoint_of_another_model_is_refused(saved_model):
+    oim = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
+    with pytest.raises(
+            CheckpointMismatchError,
+            match=r'dcinet_r18\.pth" does not fit the model built from the '
+            r"config: \d+ of the model's \d+ tensors are missing .*"
+            r'checkpoint tensors are not in the model.*strict=False'):
+        init_searcher(oim, saved_model)
+    partial = init_searcher(oim, saved_model, strict=False)
+    assert not partial.training
+    # the right config loads strictly and gives the same weights
+    saved = torch.load(saved_model, weights_only=True)['state_dict']
+    for key, value in init_searcher(CONFIG, saved_model).state_dict().items():
+        assert torch.equal(value, saved[key]), key
+
+
+def test_ignored_config_variable_override_is_refused():
+    with pytest.raises(
+            ValueError,
+            match=r'num_person_ids: num_person_ids is a variable '
+            r'of the config file'):
+        init_searcher(CONFIG, cfg_options={'num_person_ids': 7})
