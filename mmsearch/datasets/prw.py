@@ -2,7 +2,7 @@
 import copy
 import os.path as osp
 import re
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from .base_person_search import PersonSearchDataset
 from .raw_io import DatasetLayoutError, check_dir, load_mat_key, mat_str
 
 FRAME_BOX_KEYS = ('box_new', 'anno_file', 'anno_previous')
+BOX_CONVENTIONS = ('published', 'clip')
 FRAME_LAYOUT = 'an N x 5 array [id, x, y, w, h] (id -2 = unlabelled)'
 QUERY_LAYOUT = 'lines "pid x y w h frame_name"'
 
@@ -51,8 +52,28 @@ class PRWDataset(PersonSearchDataset):
     ``frame_train.mat`` (``img_index_train``), ``frame_test.mat``
     (``img_index_test``) and ``query_info.txt``.
 
-    Boxes are clipped to the image, then dropped if empty. Raw id -2 (and
-    any negative id) is unlabelled: -1. ``train`` ids are the labelled raw
+    Boxes cross the image border in the raw files (some coordinates are
+    negative, some boxes end past the right edge). ``box_convention`` says
+    how a raw ``(x, y, w, h)`` becomes ``(x1, y1, x2, y2)``:
+
+    - ``'published'``: the reader behind the published PRW results
+      (SeqNet's ``PRW`` dataset, reused by COAT, GFN and later work): x, y
+      (and w, h) are clipped at 0 and w, h kept, ``(max(x, 0), max(y, 0),
+      max(x, 0) + w, max(y, 0) + h)``; a box starting left of the image is
+      shifted right, one ending past the right or bottom edge is kept as it
+      is. Query boxes: ``max(int(v), 0)`` of ``(x, y, x + w, y + h)``
+      (truncated to integers like that reader). Use it for evaluation, so
+      that mAP and top-k are comparable with the papers' (the gallery ground
+      truth decides which detections count as found).
+    - ``'clip'``: the geometric clip of the corners to the image,
+      ``x1 = max(x, 0)``, ``x2 = min(x + w, W)`` (same for y), for query
+      boxes too; a box entirely outside the image is dropped. Boxes stay
+      inside the image, which suits training targets.
+
+    The default (None) is ``'clip'`` for ``train`` and ``'published'`` for
+    ``gallery`` and ``query``. Either way, boxes that end up empty (x2 <= x1
+    or y2 <= y1) are dropped. Raw id -2 (and any negative id) is
+    unlabelled: -1. ``train`` ids are the labelled raw
     ids remapped to 0..K-1 in increasing raw order; ``gallery`` and
     ``query`` keep the raw ids. ``cam_id`` comes from the frame name. A
     query sample is its frame's info plus ``query_bbox`` (clipped),
@@ -66,6 +87,9 @@ class PRWDataset(PersonSearchDataset):
         split (str): ``'train'``, ``'gallery'`` or ``'query'``.
         query_match_iou (float): Least IoU between a query box and its
             frame annotation. Defaults to 0.5.
+        box_convention (str, optional): ``'published'`` or ``'clip'`` (see
+            above); None takes ``'clip'`` for ``train`` and ``'published'``
+            otherwise. Defaults to None.
         data_prefix (dict): ``img``: frame folder. Defaults to
             ``dict(img='frames/')``.
         **kwargs: Arguments of :class:`mmdet.datasets.BaseDetDataset`.
@@ -77,9 +101,16 @@ class PRWDataset(PersonSearchDataset):
     def __init__(self,
                  split: str = 'train',
                  query_match_iou: float = 0.5,
+                 box_convention: Optional[str] = None,
                  data_prefix: dict = dict(img='frames/'),
                  **kwargs) -> None:
+        if box_convention not in BOX_CONVENTIONS + (None, ):
+            raise ValueError(
+                f'PRWDataset: box_convention must be one of '
+                f'{BOX_CONVENTIONS} or None, got {box_convention!r}.')
         self.query_match_iou = query_match_iou
+        self.box_convention = box_convention or ('clip' if split == 'train'
+                                                 else 'published')
         super().__init__(split=split, data_prefix=data_prefix, **kwargs)
 
     def _read_frame_names(self, split: str) -> List[str]:
@@ -146,8 +177,10 @@ class PRWDataset(PersonSearchDataset):
             if id_map is not None:
                 person_ids = np.array([id_map.get(i, -1) for i in person_ids],
                                       dtype=np.int64)
+            if self.box_convention == 'published':
+                boxes = boxes.clip(min=0)  # x, y, w, h at 0; x2 = x + w
             infos[frame] = self.make_data_info(
-                frame, boxes, person_ids, clip=True)
+                frame, boxes, person_ids, clip=self.box_convention == 'clip')
             infos[frame]['cam_id'] = camera_id(frame)
         if self.split != 'query':
             return list(infos.values())
@@ -170,12 +203,16 @@ class PRWDataset(PersonSearchDataset):
         """A query sample: the frame info plus the query fields."""
         data_info = copy.deepcopy(frame_info)
         x, y, w, h = box_xywh.tolist()
-        query_bbox = np.array([
-            max(x, 0.0),
-            max(y, 0.0),
-            min(x + w, data_info['width']),
-            min(y + h, data_info['height'])
-        ])
+        if self.box_convention == 'published':
+            query_bbox = np.array([x, y, x + w, y + h]).astype(
+                np.int32).clip(min=0).astype(np.float64)
+        else:
+            query_bbox = np.array([
+                max(x, 0.0),
+                max(y, 0.0),
+                min(x + w, data_info['width']),
+                min(y + h, data_info['height'])
+            ])
         instances = data_info['instances']
         candidates = [
             i for i, inst in enumerate(instances)

@@ -148,3 +148,62 @@ def test_synthetic_prw_matches_cuhk_layout(tiny_synthetic):
     assert all(
         query.get_data_info(i)['query_instance_index'] >= 0
         for i in range(len(query)))
+
+
+# Boxes crossing the border of the 64 x 48 frame c6s1_000040 (raw x, y, w,
+# h), and their (x1, y1, x2, y2) worked out by hand under each convention.
+BORDER_ROWS = [
+    [100, -4, 2, 14, 20],  # starts left of the image
+    [200, 60, 10, 10, 10],  # ends past the right edge
+    [-2, 70, 5, 5, 5],  # entirely right of the image
+    [300, 10, 40, 10, 20],  # ends past the bottom edge
+]
+PUBLISHED = [(0, 2, 14, 22, 100), (60, 10, 70, 20, 200), (70, 5, 75, 10, -1),
+             (10, 40, 20, 60, 300)]
+CLIPPED = [(0, 2, 10, 22, 100), (60, 10, 64, 20, 200), (10, 40, 20, 48, 300)]
+
+
+@pytest.fixture
+def border_root(prw_root):
+    scipy.io.savemat(
+        osp.join(prw_root, 'annotations', 'c6s1_000040.jpg.mat'),
+        dict(box_new=np.array(BORDER_ROWS, dtype=np.float64)))
+    with open(osp.join(prw_root, 'query_info.txt'), 'w', newline='') as f:
+        f.write('100 -4.6 2.5 14 20 c6s1_000040\r\n'
+                '200 60 10 10.7 10 c6s1_000040\r\n')
+    return prw_root
+
+
+def test_evaluation_defaults_to_the_published_box_convention(border_root):
+    gallery = PRWDataset(split='gallery', data_root=border_root)
+    assert gallery.box_convention == 'published'
+    assert rows(gallery)['c6s1_000040.jpg'] == PUBLISHED
+    query = PRWDataset(split='query', data_root=border_root)
+    first, second = (query.get_data_info(i) for i in range(2))
+    # int(-4.6) = -4 -> 0, int(2.5) = 2, int(9.4) = 9, int(22.5) = 22
+    assert first['query_bbox'] == [0, 2, 9, 22]
+    assert first['query_instance_index'] == 0  # IoU 180 / 280 with row 0
+    # 60 + 10.7 = 70.7 -> 70, past the 64 px edge: kept
+    assert second['query_bbox'] == [60, 10, 70, 20]
+    assert second['query_instance_index'] == 1
+    # the train split keeps the geometric clip by default
+    train = PRWDataset(split='train', data_root=border_root)
+    assert train.box_convention == 'clip'
+
+
+def test_geometric_clip_convention(border_root):
+    gallery = PRWDataset(
+        split='gallery', data_root=border_root, box_convention='clip')
+    assert rows(gallery)['c6s1_000040.jpg'] == CLIPPED
+    query = PRWDataset(
+        split='query', data_root=border_root, box_convention='clip')
+    first, second = (query.get_data_info(i) for i in range(2))
+    assert first['query_bbox'] == pytest.approx([0, 2.5, 9.4, 22.5])
+    assert second['query_bbox'] == [60, 10, 64, 20]
+    assert second['query_instance_index'] == 1
+    published_train = PRWDataset(
+        split='train', data_root=border_root, box_convention='published')
+    # c1s1_000010 row [932, -4, 2, 14, 20]: shifted right, w kept
+    assert rows(published_train)['c1s1_000010.jpg'][2] == (0, 2, 14, 22, 2)
+    with pytest.raises(ValueError, match="box_convention must be one of"):
+        PRWDataset(split='gallery', data_root=border_root, box_convention='x')
