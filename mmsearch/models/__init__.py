@@ -1,3 +1,4 @@
+from .dense_heads import *  # noqa: F401,F403
 from .detectors import *  # noqa: F401,F403
 from .losses import *  # noqa: F401,F403
 from .memories import *  # noqa: F401,F403

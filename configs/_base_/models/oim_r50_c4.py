@@ -27,7 +27,8 @@ model = dict(
         style='pytorch',
         init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
     rpn_head=dict(
-        type='RPNHead',
+        # mmdet's RPNHead with proposals decoded and NMS'ed in fp32 (AMP)
+        type='PersonSearchRPNHead',
         in_channels=1024,
         feat_channels=512,
         # Anchor sizes 32-512 px (base 16 x scales) and aspect ratios h/w
@@ -70,7 +71,8 @@ model = dict(
             out_channels=1024,
             featmap_strides=[16]),
         bbox_head=dict(
-            type='BBoxHead',
+            # mmdet's BBoxHead with detections decoded and NMS'ed in fp32
+            type='PersonSearchBBoxHead',
             with_avg_pool=True,
             roi_feat_size=7,
             in_channels=2048,

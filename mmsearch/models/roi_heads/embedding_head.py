@@ -78,13 +78,16 @@ class ReIDEmbeddingHead(BaseModule):
             roi_feats (Tensor): Shape (N, C, H, W) with C = ``in_channels``.
 
         Returns:
-            Tensor: Unit-norm embeddings, shape (N, embed_dim).
+            Tensor: Unit-norm fp32 embeddings, shape (N, embed_dim).
         """
         if roi_feats.dim() != 4 or roi_feats.size(1) != self.in_channels:
             raise ValueError('ReIDEmbeddingHead expects RoI features of '
                              f'shape (N, {self.in_channels}, H, W), got '
                              f'{tuple(roi_feats.shape)}.')
-        embeds = self.projection(global_pool(roi_feats, self.pool_type))
+        # BN and L2 norm in fp32 whatever the autocast dtype: unit norm
+        # holds to fp32 precision and the batch statistics are exact
+        embeds = self.projection(global_pool(roi_feats,
+                                             self.pool_type)).float()
         use_batch_stats = self.training and embeds.size(0) > 1
         embeds = F.batch_norm(
             embeds,

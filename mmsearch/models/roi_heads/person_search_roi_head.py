@@ -232,14 +232,17 @@ class PersonSearchRoIHead(StandardRoIHead):
                 mmdet box type).
 
         Returns:
-            list[Tensor]: Per image, unit-norm embeddings (n_i, D).
+            list[Tensor]: Per image, unit-norm fp32 embeddings (n_i, D),
+            whatever the autocast dtype.
         """
-        boxes_list = [get_box_tensor(boxes) for boxes in boxes_list]
+        boxes_list = [
+            get_box_tensor(boxes).float() for boxes in boxes_list
+        ]
         rois = bbox2roi(boxes_list)
         if rois.size(0) == 0:
             reid_feats = rois.new_zeros((0, self.reid_head.embed_dim))
         else:
-            reid_feats = self._reid_forward(x, rois)
+            reid_feats = self._reid_forward(x, rois).float()
         return list(reid_feats.split([len(b) for b in boxes_list], 0))
 
     def predict(self,

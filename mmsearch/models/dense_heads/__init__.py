@@ -1,0 +1,3 @@
+from .person_search_rpn_head import PersonSearchRPNHead
+
+__all__ = ['PersonSearchRPNHead']

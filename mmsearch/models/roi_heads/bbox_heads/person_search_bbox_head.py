@@ -1,0 +1,50 @@
+"""Box head whose detections are decoded and NMS'ed in fp32."""
+from typing import List, Optional, Tuple
+
+from mmdet.models.roi_heads.bbox_heads import BBoxHead
+from mmdet.utils import InstanceList
+from mmengine.config import ConfigDict
+from torch import Tensor
+
+from mmsearch.registry import MODELS
+from ...utils import autocast_disabled, to_fp32
+
+
+@MODELS.register_module()
+class PersonSearchBBoxHead(BBoxHead):
+    """mmdet's :class:`~mmdet.models.roi_heads.BBoxHead` with fp32 results.
+
+    The layers run in whatever precision autocast chooses; the
+    post-processing (softmax, box decoding, NMS) runs with autocast
+    disabled on fp32 RoIs, scores and deltas, so mmcv's NMS gets the fp32
+    boxes it requires and the detections are fp32 whatever the autocast
+    dtype.
+
+    Args: as :class:`~mmdet.models.roi_heads.BBoxHead`.
+    """
+
+    def predict_by_feat(self,
+                        rois: Tuple[Tensor],
+                        cls_scores: Tuple[Tensor],
+                        bbox_preds: Tuple[Tensor],
+                        batch_img_metas: List[dict],
+                        rcnn_test_cfg: Optional[ConfigDict] = None,
+                        rescale: bool = False) -> InstanceList:
+        """Detections of each image, computed in fp32 (see the class doc).
+
+        Args: as ``BBoxHead.predict_by_feat``: per image RoIs (n_i, 5),
+            class scores (n_i, C + 1) and box deltas (n_i, 4 or 4C), any
+            float dtype.
+
+        Returns:
+            list[InstanceData]: Per image fp32 ``bboxes`` (n, 4), ``scores``
+            (n,) and ``labels`` (n,).
+        """
+        with autocast_disabled(rois[0].device):
+            return super().predict_by_feat(
+                to_fp32(rois),
+                to_fp32(cls_scores),
+                to_fp32(bbox_preds),
+                batch_img_metas=batch_img_metas,
+                rcnn_test_cfg=rcnn_test_cfg,
+                rescale=rescale)

@@ -1,0 +1,174 @@
+"""Helpers of the ONNX export tests and benchmark.
+
+Scene images, an untrained model made to detect (so that both PyTorch and
+ONNX have detections to agree on), the PyTorch gallery outputs of an image
+and a one-to-one box matching.
+"""
+from typing import List, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def draw_person_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A scene: noisy background and a few coloured upright "persons".
+
+    Args:
+        height (int): Image height.
+        width (int): Image width.
+        seed (int): Seed of the layout and noise.
+
+    Returns:
+        np.ndarray: uint8 BGR (height, width, 3).
+    """
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 70, (height, width, 3), dtype=np.uint8)
+    for _ in range(int(rng.integers(2, 6))):
+        box_h = int(rng.integers(height // 4, height // 2 + 1))
+        box_w = max(box_h * 2 // 5, 2)
+        y1 = int(rng.integers(0, height - box_h + 1))
+        x1 = int(rng.integers(0, max(width - box_w, 0) + 1))
+        colour = rng.integers(60, 256, 3, dtype=np.uint8)
+        image[y1:y1 + box_h, x1:x1 + box_w] = colour
+        head = max(box_h // 5, 1)
+        image[y1:y1 + head, x1 + box_w // 4:x1 + box_w - box_w // 4] = 200
+    return image
+
+
+@torch.no_grad()
+def make_detecting(model: nn.Module,
+                   seed: int = 0,
+                   logit_std: float = 3.0) -> nn.Module:
+    """Make an untrained person-search model detect, in place.
+
+    Initialised heads give every RoI a person score near 0.5 and every
+    anchor an objectness near 0.5, so detections hinge on differences of
+    about 1e-3 (a test would compare rounding noise). Here the RPN and box
+    classifiers are redrawn so that their logits spread with standard
+    deviation ``logit_std`` over the features they see, like a trained
+    detector's: scores then cover (0, 1) and many RoIs pass the test
+    threshold. Every other weight is kept.
+
+    Args:
+        model (nn.Module): A :class:`PersonSearch` model.
+        seed (int): Seed of the new weights.
+        logit_std (float): Wanted spread of the logits.
+
+    Returns:
+        nn.Module: ``model``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    rpn_cls = model.rpn_head.rpn_cls
+    fc_cls = model.roi_head.bbox_head.fc_cls
+    for layer in (rpn_cls, fc_cls):
+        layer.weight.copy_(torch.randn(layer.weight.shape,
+                                       generator=generator))
+        layer.bias.zero_()
+    # Rescale and centre each classifier's logits on a scene.
+    image = draw_person_scene(240, 320, seed)
+    feats = model.extract_feat(_normalise(model, image))
+    rpn_hidden = torch.relu(model.rpn_head.rpn_conv(feats[0]))
+    _standardise(rpn_cls,
+                 rpn_cls(rpn_hidden).transpose(0, 1).flatten(1), logit_std)
+    boxes = _random_boxes(generator, 64, 240, 320)
+    rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
+    head = model.roi_head
+    bbox_feats = head.shared_head(head.bbox_roi_extractor(feats, rois))
+    cls_score, _ = head.bbox_head(bbox_feats)
+    # softmax over (person, background) depends on their difference only
+    _standardise(fc_cls, (cls_score[:, :1] - cls_score[:, 1:]).t(), logit_std)
+    return model
+
+
+def _normalise(model: nn.Module, image: np.ndarray) -> torch.Tensor:
+    inputs = torch.from_numpy(image).permute(2, 0, 1).contiguous()
+    data = model.data_preprocessor(dict(inputs=[inputs]), training=False)
+    return data['inputs']
+
+
+def _standardise(layer: nn.Module, logits: torch.Tensor, std: float) -> None:
+    """Scale and shift a classifier so its logits have mean 0, std ``std``.
+
+    Args:
+        layer (nn.Module): Conv or linear layer with zero bias.
+        logits (Tensor): (k, n): per output channel k (the first k), its
+            logits on n inputs.
+        std (float): Wanted standard deviation.
+    """
+    factor = std / logits.std().clamp(min=1e-12)
+    layer.weight.mul_(factor)
+    layer.bias[:len(logits)] -= logits.mean(dim=1) * factor
+
+
+def _random_boxes(generator: torch.Generator, num: int, height: int,
+                  width: int) -> torch.Tensor:
+    xy = torch.rand(num, 2, generator=generator) * torch.tensor(
+        [width * 0.7, height * 0.5])
+    wh = torch.rand(num, 2, generator=generator) * torch.tensor(
+        [width * 0.3, height * 0.5]) + 8
+    return torch.cat([xy, xy + wh], dim=1)
+
+
+def torch_gallery_outputs(model: nn.Module, image: Union[str,
+                                                         np.ndarray]) -> dict:
+    """PyTorch detections of one image, as the search API computes them.
+
+    Args:
+        model (nn.Module): From ``init_searcher`` (``model.cfg`` set).
+        image (str | np.ndarray): Image file or uint8 BGR array.
+
+    Returns:
+        dict: numpy ``bboxes`` (n, 4) in original coordinates, ``scores``
+        (n,), ``reid_feats`` (n, D).
+    """
+    from mmsearch.apis import build_test_pipeline
+    from_array = isinstance(image, np.ndarray)
+    pipeline = build_test_pipeline(model.cfg, from_array)
+    data = dict(img=image) if from_array else dict(img_path=image)
+    data['img_id'] = 'image'
+    data = pipeline(data)
+    with torch.no_grad():
+        sample = model.test_step(
+            dict(inputs=[data['inputs']],
+                 data_samples=[data['data_samples']]))[0]
+    pred = sample.pred_instances
+    return dict(bboxes=pred.bboxes.float().numpy(),
+                scores=pred.scores.float().numpy(),
+                reid_feats=pred.reid_feats.float().numpy())
+
+
+def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
+    """IoU matrix of (n, 4) and (m, 4) boxes (x1, y1, x2, y2), (n, m)."""
+    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
+    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
+    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(-1)
+    area1 = (boxes1[:, 2:] - boxes1[:, :2]).prod(-1)
+    area2 = (boxes2[:, 2:] - boxes2[:, :2]).prod(-1)
+    union = area1[:, None] + area2[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def match_boxes(boxes1: np.ndarray, boxes2: np.ndarray,
+                iou_thr: float) -> List[Tuple[int, int]]:
+    """Greedy one-to-one matching of boxes with IoU >= ``iou_thr``.
+
+    Pairs are taken by decreasing IoU; each box is used at most once.
+
+    Returns:
+        list[tuple[int, int]]: (index in ``boxes1``, index in ``boxes2``).
+    """
+    ious = box_iou(boxes1, boxes2)
+    pairs, used1, used2 = [], set(), set()
+    for flat in np.argsort(-ious, axis=None, kind='stable'):
+        i, j = np.unravel_index(flat, ious.shape)
+        if ious[i, j] < iou_thr:
+            break
+        if i in used1 or j in used2:
+            continue
+        pairs.append((int(i), int(j)))
+        used1.add(i)
+        used2.add(j)
+    return pairs
