@@ -33,6 +33,10 @@ setup(
     extras_require=dict(
         tests=read_requirements('tests'),
         build=read_requirements('build'),
+        # optional features, OpenMMLab style: pip install -e ".[index]"
+        deploy=read_requirements('deploy'),
+        index=read_requirements('index'),
+        all=read_requirements('deploy') + read_requirements('index'),
     ),
     license='Apache License 2.0',
     zip_safe=False,

@@ -8,7 +8,9 @@
 #     $MMSEARCH_TORCH (default torch==2.13.0, the CPU build) is installed;
 #   - mmcv 2.1.0 is built from source with its ops unless mmcv.ops imports
 #     (~22 minutes on 2 cores the first time; pip caches the wheel);
-#   - mmengine 0.10.7, mmdet 3.3.0 and mmsearch (editable) follow.
+#   - mmengine 0.10.7, mmdet 3.3.0, the test requirements, the optional
+#     extras the tests exercise (requirements/deploy.txt: onnx, onnxruntime;
+#     requirements/index.txt: faiss-cpu) and mmsearch (editable) follow.
 # A stamp file skips the pip calls when nothing changed since the last run.
 set -eo pipefail
 MMSEARCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -60,7 +62,9 @@ else
     fi
     pip_install -r "$MMSEARCH_ROOT/requirements/mminstall.txt" \
         -r "$MMSEARCH_ROOT/requirements/runtime.txt" \
-        -r "$MMSEARCH_ROOT/requirements/tests.txt"
+        -r "$MMSEARCH_ROOT/requirements/tests.txt" \
+        -r "$MMSEARCH_ROOT/requirements/deploy.txt" \
+        -r "$MMSEARCH_ROOT/requirements/index.txt"
     pip_install --no-build-isolation --no-deps -e "$MMSEARCH_ROOT"
     "$PY" -c "import mmcv.ops, mmdet, mmsearch; print('[setup] mmsearch', mmsearch.__version__, 'ready')"
     rm -f "$MMSEARCH_ENV"/.mmsearch-installed-*
