@@ -1,6 +1,7 @@
 """The re-ID embedding head: RoI feature maps to unit-norm embeddings."""
 import torch.nn.functional as F
 from mmdet.utils import OptMultiConfig
+from mmengine.dist import get_world_size
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
@@ -42,9 +43,12 @@ class ReIDEmbeddingHead(BaseModule):
     batch normalisation (affine), and L2 normalisation, so that the cosine
     similarity of two embeddings is their dot product.
 
-    With fewer than two RoIs in training, batch statistics are undefined:
-    the BN then normalises with its running statistics (without updating
-    them).
+    The BN is called as a module (``self.bn(...)``), so converting it to
+    ``SyncBatchNorm`` (``sync_bn`` in the config) takes effect. With fewer
+    than two RoIs in training, batch statistics are undefined: a plain BN
+    then normalises with its running statistics (without updating them); a
+    ``SyncBatchNorm`` in a multi-process group is always called, because it
+    is a collective operation and its statistics cover all ranks' RoIs.
 
     Args:
         in_channels (int): Channels of the RoI feature map (2048 for a
@@ -88,14 +92,19 @@ class ReIDEmbeddingHead(BaseModule):
         # holds to fp32 precision and the batch statistics are exact
         embeds = self.projection(global_pool(roi_feats,
                                              self.pool_type)).float()
-        use_batch_stats = self.training and embeds.size(0) > 1
-        embeds = F.batch_norm(
-            embeds,
-            self.bn.running_mean,
-            self.bn.running_var,
-            self.bn.weight,
-            self.bn.bias,
-            training=use_batch_stats,
-            momentum=self.bn.momentum,
-            eps=self.bn.eps)
+        if self.training and embeds.size(0) < 2 and not self._bn_is_synced():
+            embeds = F.batch_norm(
+                embeds,
+                self.bn.running_mean,
+                self.bn.running_var,
+                self.bn.weight,
+                self.bn.bias,
+                training=False,
+                eps=self.bn.eps)
+        else:
+            embeds = self.bn(embeds)
         return F.normalize(embeds, dim=1)
+
+    def _bn_is_synced(self) -> bool:
+        """Whether ``self.bn`` synchronises statistics across processes."""
+        return isinstance(self.bn, nn.SyncBatchNorm) and get_world_size() > 1
