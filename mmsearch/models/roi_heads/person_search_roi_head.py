@@ -11,6 +11,7 @@ from mmdet.utils import ConfigType, InstanceList, OptConfigType
 from torch import Tensor, nn
 
 from mmsearch.registry import MODELS
+from ..losses import BaseReIDLoss
 
 
 def check_pair_batch(batch_data_samples: SampleList) -> None:
@@ -45,6 +46,40 @@ def check_pair_batch(batch_data_samples: SampleList) -> None:
                 f'pair_position={pair_position}.')
 
 
+def build_reid_loss(loss_cfg: ConfigType, index: int) -> BaseReIDLoss:
+    """Build ``reid_losses[index]`` and check that it is a re-ID loss.
+
+    A re-ID loss is called as ``loss(reid_feats, person_ids,
+    image_indices)`` and named by its ``loss_name``: a subclass of
+    :class:`~mmsearch.models.losses.BaseReIDLoss`. Other losses (e.g.
+    ``mmdet.CrossEntropyLoss``) would build and then fail at the first
+    training iteration.
+
+    Args:
+        loss_cfg (dict): The loss config.
+        index (int): Its position in ``reid_losses`` (for the message).
+
+    Returns:
+        BaseReIDLoss: The built loss.
+
+    Raises:
+        TypeError: If the built module is not a re-ID loss.
+    """
+    loss = MODELS.build(loss_cfg)
+    if not isinstance(loss, BaseReIDLoss):
+        loss_type = (
+            loss_cfg.get('type') if isinstance(loss_cfg, dict) else loss_cfg)
+        raise TypeError(
+            f'PersonSearchRoIHead: reid_losses[{index}] has type '
+            f'{loss_type!r} ({type(loss).__module__}.{type(loss).__name__}), '
+            'which is not a re-ID loss. reid_losses takes re-ID losses '
+            'called as loss(reid_feats, person_ids, image_indices) with a '
+            '`loss_name`: subclasses of mmsearch.models.losses.BaseReIDLoss '
+            'such as OIMLoss, OLPLoss, HEPLoss or C2HEPLoss. Detection '
+            'losses belong in rpn_head/bbox_head.')
+    return loss
+
+
 @MODELS.register_module()
 class PersonSearchRoIHead(StandardRoIHead):
     """RoI head with a detection module and a retrieval module.
@@ -71,7 +106,8 @@ class PersonSearchRoIHead(StandardRoIHead):
         reid_head (dict): Config of the embedding head, e.g.
             ``dict(type='ReIDEmbeddingHead', in_channels=2048,
             embed_dim=256)``.
-        reid_losses (list[dict]): Configs of the re-ID losses, each called
+        reid_losses (list[dict]): Configs of the re-ID losses (subclasses of
+            :class:`~mmsearch.models.losses.BaseReIDLoss`), each called
             as ``loss(reid_feats, person_ids, image_indices)`` and named by
             its ``loss_name``.
         reid_shared_head (dict, optional): Config of a separate res5 for
@@ -102,7 +138,8 @@ class PersonSearchRoIHead(StandardRoIHead):
             self.reid_shared_head = MODELS.build(reid_shared_head)
         self.reid_head = MODELS.build(reid_head)
         self.reid_losses = nn.ModuleList(
-            MODELS.build(loss_cfg) for loss_cfg in reid_losses)
+            build_reid_loss(loss_cfg, i)
+            for i, loss_cfg in enumerate(reid_losses))
         self.require_pairs = require_pairs
 
     @property

@@ -93,3 +93,17 @@ def test_missing_person_ids_is_a_clear_error():
     data = model.data_preprocessor(batch, training=True)
     with pytest.raises(KeyError, match='sample 1 has no'):
         model.loss(data['inputs'], data['data_samples'])
+
+
+def test_a_detection_loss_in_reid_losses_is_refused_at_build_time():
+    """mmdet.CrossEntropyLoss would build, then fail at iteration 1."""
+    cfg = synthetic_model_cfg('oim')
+    cfg.roi_head.reid_losses = [
+        cfg.roi_head.reid_losses[0],
+        dict(type='mmdet.CrossEntropyLoss', loss_weight=1.0)
+    ]
+    with pytest.raises(TypeError) as error:
+        build_model(cfg)
+    message = str(error.value)
+    assert "reid_losses[1] has type 'mmdet.CrossEntropyLoss'" in message
+    assert 'BaseReIDLoss' in message and 'OIMLoss' in message
