@@ -4,7 +4,16 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3),
+    # save_best='auto': PersonSearchValLoop puts the search mAP of the
+    # first gallery first (cuhk/mAP@100, prw/mAP), so best_*.pth keeps the
+    # best validation mAP; a key can be named instead, e.g.
+    # save_best='cuhk/mAP@100'.
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='auto',
+        rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='DetVisualizationHook'))
 

@@ -47,6 +47,10 @@ test_cfg = dict(query_dataloader=dict(
     num_workers=0, persistent_workers=False,
     dataset=dict(data_root=data_root, pipeline=small_test)))
 test_evaluator = dict(gallery_sizes=(50, ))  # the tiny set has TestG50 only
+# No validation while training (test_train_validation.py turns it on).
+val_cfg = None
+val_dataloader = None
+val_evaluator = None
 # Keep every detection (the metric applies det_thresh itself).
 model = dict(test_cfg=dict(rpn=dict(nms_pre=200, max_per_img=30),
                            rcnn=dict(score_thr=0.0, max_per_img=20)))

@@ -3,7 +3,8 @@
 # config may instead use the bare dataset with
 # sampler=dict(type='DefaultSampler', shuffle=True) and no collate_fn.
 # test_dataloader: gallery split; query_dataloader: query split (for
-# PersonSearchTestLoop).
+# PersonSearchTestLoop). val_dataloader: the gallery split again, for
+# PersonSearchValLoop (which reads the query split with split='query').
 dataset_type = 'CUHKSYSUDataset'
 data_root = 'data/cuhk_sysu/'
 backend_args = None
@@ -59,3 +60,7 @@ test_dataloader = dict(
 # The query split is read like the gallery split.
 query_dataloader = dict(
     test_dataloader, dataset=dict(test_dataloader['dataset'], split='query'))
+# Validation during training (PersonSearchValLoop, every val_interval of
+# the schedule) on the test split, with the test metric.
+val_dataloader = test_dataloader
+val_evaluator = dict(type='PersonSearchMetric')

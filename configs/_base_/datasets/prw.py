@@ -5,7 +5,8 @@
 # config may instead use the bare dataset with
 # sampler=dict(type='DefaultSampler', shuffle=True) and no collate_fn.
 # test_dataloader: gallery split; query_dataloader: query split (for
-# PersonSearchTestLoop).
+# PersonSearchTestLoop). val_dataloader: the gallery split again, for
+# PersonSearchValLoop (which reads the query split with split='query').
 dataset_type = 'PRWDataset'
 data_root = 'data/prw/'
 backend_args = None
@@ -60,3 +61,7 @@ test_dataloader = dict(
 # The query split is read like the gallery split.
 query_dataloader = dict(
     test_dataloader, dataset=dict(test_dataloader['dataset'], split='query'))
+# Validation during training (PersonSearchValLoop, every val_interval of
+# the schedule) on the test split, with the test metric.
+val_dataloader = test_dataloader
+val_evaluator = dict(type='PersonSearchMetric')

@@ -33,3 +33,5 @@ test_dataloader = dict(
 query_dataloader = dict(
     num_workers=1,
     dataset=dict(data_root=data_root, gallery_size=50, pipeline=test_pipeline))
+val_dataloader = test_dataloader
+val_evaluator = dict(gallery_sizes=(50, ))  # logs cuhk/mAP@50

@@ -1,7 +1,7 @@
 # PRW: 18 epochs, x0.1 at epoch 16 (otherwise as schedule_20e).
 _base_ = './schedule_20e.py'
 
-train_cfg = dict(max_epochs=18, val_interval=18)
+train_cfg = dict(max_epochs=18, val_interval=6)  # validate at 6, 12, 18
 param_scheduler = [
     dict(
         type='LinearLR',

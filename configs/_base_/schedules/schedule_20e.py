@@ -1,8 +1,10 @@
 # The usual person-search recipe (SeqNet's public defaults): SGD 0.003 for a
 # batch of 5 images, linear warm-up over the first epoch, x0.1 at epoch 16,
 # gradient clipping at 10. The learning rate scales with the total batch.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=20)
-val_cfg = None
+# Validation (the whole search protocol on the test split, val_dataloader
+# of the dataset config) every 4 epochs: after epochs 4, 8, 12, 16 and 20.
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=4)
+val_cfg = dict(type='PersonSearchValLoop')
 test_cfg = dict(type='TestLoop')
 
 param_scheduler = [
