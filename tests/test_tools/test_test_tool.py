@@ -91,10 +91,12 @@ def test_dist_test_two_processes(published_checkpoint, tiny_config, tmp_path):
 
     from mmengine.config import Config
     from tool_helpers import ROOT, tool_env
+
+    from mmsearch.testing import multiprocess_env
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    env = tool_env()
+    env = multiprocess_env(2, tool_env())  # CPU unless 2 GPUs
     env.update(PORT=str(port), OMP_NUM_THREADS='1')
     out = str(tmp_path / 'dist_results.pkl')
     result = subprocess.run([

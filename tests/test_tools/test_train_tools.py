@@ -10,6 +10,8 @@ import pytest
 import torch
 from tool_helpers import ROOT, TRAIN_ITERS, run_tool, tool_env
 
+from mmsearch.testing import multiprocess_env
+
 MEMORY_KEYWORDS = ('memory', 'memories', 'lookup', 'queue', 'centre', 'center',
                    'table')
 
@@ -113,7 +115,7 @@ def _free_port() -> int:
 
 def test_dist_train_two_processes_share_memories(tiny_config, tmp_path):
     work_dir = str(tmp_path / 'dist')
-    env = tool_env()
+    env = multiprocess_env(2, tool_env())
     env['PORT'] = str(_free_port())
     env['OMP_NUM_THREADS'] = '1'
     result = subprocess.run([
@@ -132,3 +134,17 @@ def test_dist_train_two_processes_share_memories(tiny_config, tmp_path):
     memories = _memory_buffers(rank0['buffers'])
     _assert_same(memories, _memory_buffers(rank1['buffers']))
     _assert_same(memories, _memory_buffers(checkpoint['state_dict']))
+
+
+def test_dist_train_refuses_a_bad_process_count(tiny_config):
+    for count in ('0', 'two'):
+        result = subprocess.run(
+            ['bash', 'tools/dist_train.sh', tiny_config, count],
+            cwd=ROOT,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=60)
+        assert result.returncode == 2
+        assert 'GPUS must be a positive number of processes' in result.stderr
+        assert f"got '{count}'" in result.stderr

@@ -1,9 +1,15 @@
-"""The --amp switch and the CPU distributed set-up."""
+"""The --amp switch, the CPU distributed set-up and the GPU count check."""
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 from mmengine.config import Config
 
+from mmsearch.testing import multiprocess_env
 from mmsearch.utils import enable_amp, setup_cpu_distributed
+from mmsearch.utils.dist import check_processes_fit_gpus
 
 
 def _cfg(**kwargs) -> Config:
@@ -65,3 +71,43 @@ def test_cpu_launcher_uses_gloo_and_no_device_ids(monkeypatch):
         find_unused_parameters=True,
         device_ids=None)
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
+
+
+def test_more_processes_than_gpus_is_refused_clearly():
+    check_processes_fit_gpus(2, 2)
+    check_processes_fit_gpus(8, 8)
+    check_processes_fit_gpus(4, 0)  # no GPU: CPU processes (gloo)
+    with pytest.raises(RuntimeError) as error:
+        check_processes_fit_gpus(2, 1)
+    message = str(error.value)
+    assert '2 processes' in message and 'only 1 CUDA device' in message
+    assert 'tools/dist_train.sh CONFIG 1' in message
+    assert 'CUDA_VISIBLE_DEVICES=' in message
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+def test_setup_refuses_more_local_processes_than_gpus(monkeypatch):
+    num_gpus = torch.cuda.device_count()
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', str(num_gpus + 1))
+    with pytest.raises(RuntimeError, match='CUDA device'):
+        setup_cpu_distributed(_cfg(launcher='pytorch'))
+    monkeypatch.setenv('LOCAL_WORLD_SIZE', str(num_gpus))
+    assert setup_cpu_distributed(_cfg(launcher='pytorch')) is False
+
+
+def test_multiprocess_env_hides_gpus_when_too_few():
+    """Tests that start N ranks run on the CPU unless N GPUs exist."""
+    num_gpus = torch.cuda.device_count()
+    base = dict(PATH=os.environ.get('PATH', ''), KEEP='1')
+    env = multiprocess_env(num_gpus + 1, base)
+    assert env['CUDA_VISIBLE_DEVICES'] == '' and env['KEEP'] == '1'
+    assert 'CUDA_VISIBLE_DEVICES' not in base
+    probe = 'import torch; print(torch.cuda.device_count())'
+    seen = subprocess.run([sys.executable, '-c', probe],
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          check=True).stdout.strip()
+    assert seen == '0'
+    if num_gpus >= 1:
+        assert multiprocess_env(num_gpus, base) == base
