@@ -456,8 +456,10 @@ def write_jpegs(folder, names, rng):
                           (540, 960), (375, 500), (1080, 1920), (450, 800)]:
         y, x = np.mgrid[:height, :width]
         image = np.stack([(x * 255 // width), (y * 255 // height),
-                          rng.integers(0, 64, (height, width))],
-                         -1).astype(np.uint8)
+                          (x + y) % 256], -1).astype(np.uint8)
+        for _ in range(20):  # some structure: grey blocks
+            x0, y0 = rng.integers(0, width - 40), rng.integers(0, height - 80)
+            image[y0:y0 + 80, x0:x0 + 40] = rng.integers(0, 255)
         ok, data = cv2.imencode('.jpg', image, [cv2.IMWRITE_JPEG_QUALITY, 85])
         assert ok
         data = data.tobytes()
