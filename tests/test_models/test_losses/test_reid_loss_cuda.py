@@ -46,17 +46,33 @@ def test_cuda_matches_cpu_and_fp16_autocast(cfg):
         torch.testing.assert_close(
             buffer.cpu(), cpu_loss.state_dict()[name], atol=1e-5, rtol=1e-5)
 
+    twin_loss = MODELS.build(cfg).cuda()
     embed = torch.nn.Linear(FEAT_DIM, FEAT_DIM).cuda()
     for feats, person_ids, image_indices in _steps():
+        twin_loss.load_state_dict(cuda_loss.state_dict())
         with torch.autocast('cuda', dtype=torch.float16):
-            half_feats = F.normalize(embed(feats.cuda()), dim=1)
+            projected = embed(feats.cuda())
+            # autocast runs the linear layer in fp16 but the norm inside
+            # F.normalize in fp32, so normalised features come out fp32
+            assert projected.dtype == torch.float16
+            assert F.normalize(projected, dim=1).dtype == torch.float32
+            # fp16 features (e.g. from a model cast to half) are accepted
+            half_feats = F.normalize(projected, dim=1).half()
             assert half_feats.dtype == torch.float16
             loss = cuda_loss(half_feats, person_ids.cuda(),
                              image_indices.cuda())
         assert loss.dtype == torch.float32 and torch.isfinite(loss)
+        # the same as the fp32 computation on the fp16 values
+        expected = twin_loss(half_feats.detach().float(), person_ids.cuda(),
+                             image_indices.cuda())
+        torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
         loss.backward()
+    assert embed.weight.grad is not None
     assert torch.isfinite(embed.weight.grad).all()
+    assert embed.weight.grad.abs().sum() > 0
     for name, buffer in cuda_loss.named_buffers():
         if buffer.is_floating_point():
             assert buffer.dtype == torch.float32, name
             assert buffer.is_cuda, name
+    torch.testing.assert_close(
+        dict(cuda_loss.named_buffers()), dict(twin_loss.named_buffers()))
