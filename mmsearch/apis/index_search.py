@@ -215,7 +215,7 @@ def search_index(index: Union[str, GalleryIndex],
                  cameras: Optional[Sequence[str]] = None,
                  videos: Optional[Sequence[str]] = None,
                  time_range: Optional[Sequence[float]] = None,
-                 ann_kind: str = 'hnsw',
+                 ann_kind: str = 'ivf',
                  ann_params: Optional[dict] = None,
                  use_gpu: bool = False) -> List[Dict]:
     """Rank the people of an index against one query.

@@ -259,3 +259,27 @@ def test_search_tool_writes_json_and_sheet(folder_index, tmp_path):
     assert len({r['source'] for r in results}) == 4
     drawn = cv2.imread(sheet)
     assert drawn is not None and drawn.shape[1] == 5 * 160  # query + 4
+
+
+def test_dataset_split_units_keep_the_cameras(tmp_path):
+    """A PRW-layout split: one unit per gallery frame, camera from the
+    frame name (c<N>s<M>_...)."""
+    from mmengine.config import Config
+
+    from mmsearch.datasets.synthetic import (SyntheticConfig,
+                                             make_synthetic_dataset)
+    from mmsearch.index import dataset_units
+    tiny = SyntheticConfig(
+        num_train_ids=10, num_test_ids=5, num_train_images=20,
+        num_test_images=52, image_size=(96, 128), gallery_sizes=(50, ),
+        seed=3)
+    counts = make_synthetic_dataset(str(tmp_path), tiny, 'prw')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets',
+                                   'prw.py'))
+    cfg.test_dataloader.dataset.data_root = str(tmp_path)
+    units = dataset_units(cfg, 'gallery')
+    assert len(units) == counts['gallery_images']
+    for unit in units:
+        name = osp.basename(unit.source)
+        assert unit.kind == 'image' and osp.isfile(unit.source)
+        assert unit.camera == name.split('s')[0].lstrip('c')

@@ -194,6 +194,8 @@ def test_ann_search_equals_exact_on_a_small_index(mixed_index, kwargs,
     query = unit_rows(np.random.default_rng(10), 1)[0]
     exact = search_features(mixed_index, query, topk=8, method='exact',
                             **kwargs)[0]
-    ann = search_features(mixed_index, query, topk=8, method='ann',
-                          ann_params=dict(ef_search=200), **kwargs)[0]
-    assert [r['entry_id'] for r in ann] == [r['entry_id'] for r in exact]
+    for kind in ('ivf', 'hnsw'):
+        ann = search_features(mixed_index, query, topk=8, method='ann',
+                              ann_kind=kind, **kwargs)[0]
+        assert [r['entry_id'] for r in ann] == [r['entry_id']
+                                                for r in exact]

@@ -47,7 +47,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--method', choices=['auto', 'exact', 'ann'], default='auto')
     parser.add_argument(
-        '--ann-kind', choices=['hnsw', 'ivf'], default='hnsw')
+        '--ann-kind', choices=['ivf', 'hnsw'], default='ivf')
     parser.add_argument(
         '--dedup',
         choices=['none', 'image', 'window'],
