@@ -105,7 +105,7 @@ class PersonSearch(TwoStageDetector):
                         'metainfo `query_bbox` must be one box [x1, y1, x2, '
                         f'y2], got {len(boxes)} boxes.')
             else:
-                boxes = torch.zeros((0, 4))
+                boxes = torch.zeros((0, 4), device=device)
             query_boxes.append(boxes.to(device))
         if not any(len(boxes) for boxes in query_boxes):
             return

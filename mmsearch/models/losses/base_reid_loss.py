@@ -117,14 +117,19 @@ class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
                     f'({num_rois},), got {value.dtype} {tuple(value.shape)}')
         if num_rois == 0:
             return
-        if int(person_ids.min()) < -1:
+        # one device-to-host copy for the three range checks
+        min_id, max_id, min_index = torch.stack([
+            person_ids.min().long(),
+            person_ids.max().long(),
+            image_indices.min().long()
+        ]).tolist()
+        if min_id < -1:
             raise ValueError(f'{name}: person_ids must be >= -1 (-1 = '
-                             f'unlabelled), got {int(person_ids.min())}')
-        if (self.num_person_ids is not None
-                and int(person_ids.max()) >= self.num_person_ids):
+                             f'unlabelled), got {min_id}')
+        if self.num_person_ids is not None and max_id >= self.num_person_ids:
             raise ValueError(
                 f'{name}: person_ids must be < num_person_ids='
-                f'{self.num_person_ids}, got {int(person_ids.max())}')
-        if int(image_indices.min()) < 0:
+                f'{self.num_person_ids}, got {max_id}')
+        if min_index < 0:
             raise ValueError(f'{name}: image_indices must be >= 0, got '
-                             f'{int(image_indices.min())}')
+                             f'{min_index}')

@@ -42,7 +42,8 @@ def gather_rows_from_all_ranks(
     count = torch.tensor([num_rows],
                          dtype=torch.long,
                          device=tensors[0].device)
-    counts = [int(c.item()) for c in all_gather(count)]
+    # one device-to-host copy for all ranks' counts
+    counts = torch.cat(all_gather(count)).tolist()
     max_count = max(counts)
     gathered = []
     for tensor in tensors:

@@ -101,3 +101,25 @@ def test_empty_batch_gives_connected_zero(cfg):
     assert loss.item() == 0.0
     loss.backward()
     assert feats.grad is not None and feats.grad.shape == (0, FEAT_DIM)
+
+
+def _host_reads(fn) -> int:
+    """Device-to-host scalar reads (``.item()``, ``int(t)``) done by fn."""
+    with torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return sum(event.count for event in prof.key_averages()
+               if event.key == 'aten::_local_scalar_dense')
+
+
+@pytest.mark.parametrize('cfg', LOSS_CFGS)
+def test_input_checks_read_the_device_once(cfg):
+    """The range checks of every step cost one copy, not one per check."""
+    loss = MODELS.build(cfg)
+    feats, person_ids, image_indices = _batch()
+    assert _host_reads(lambda: loss._check_inputs(
+        feats, person_ids, image_indices)) == 0  # one .tolist()
+    with pytest.raises(ValueError, match='got -2'):
+        loss(feats, torch.full_like(person_ids, -2), image_indices)
+    with pytest.raises(ValueError, match='image_indices must be >= 0'):
+        loss(feats, person_ids, image_indices - 1)
