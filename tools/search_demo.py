@@ -12,10 +12,13 @@ Example:
         --out-file outputs/search.png
 """
 import argparse
+import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmsearch.apis import embed_query, init_searcher, search_gallery
+from mmsearch.apis import (clip_query_box, embed_query, init_searcher,
+                           search_gallery)
+from mmsearch.datasets.raw_io import read_image_size
 from mmsearch.utils import register_all_modules
 from mmsearch.visualization import draw_search_results
 
@@ -46,6 +49,12 @@ def parse_args() -> argparse.Namespace:
         '--out-file', default='search_result.png', help='output PNG')
     parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
     parser.add_argument(
+        '--allow-partial-checkpoint',
+        action='store_true',
+        help='load a checkpoint that does not fit the config (missing, '
+        'extra or differently shaped tensors); the unmatched tensors keep '
+        'their initial values, so the ranking is not meaningful')
+    parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
@@ -57,16 +66,27 @@ def main() -> None:
     args = parse_args()
     if args.topk < 1:
         raise ValueError(f'--topk must be >= 1, got {args.topk}')
+    if not osp.isfile(args.query_image):
+        raise FileNotFoundError(f'query image "{args.query_image}" not found')
     register_all_modules()
-    model = init_searcher(args.config, args.checkpoint, args.device,
-                          args.cfg_options)
-    query_feat = embed_query(model, args.query_image, args.query_box)
+    model = init_searcher(
+        args.config,
+        args.checkpoint,
+        args.device,
+        args.cfg_options,
+        strict=not args.allow_partial_checkpoint)
+    query_box = clip_query_box(args.query_box,
+                               read_image_size(args.query_image),
+                               args.query_image).tolist()
+    query_feat = embed_query(model, args.query_image, query_box)
+    skipped = []
     matches = search_gallery(
         model,
         query_feat,
         args.gallery,
         score_thr=args.score_thr,
-        topk=args.topk)
+        topk=args.topk,
+        skipped=skipped)
     print(f'{"rank":>4}  {"similarity":>10}  {"score":>6}  box (x1 y1 x2 y2)'
           '  image')
     for rank, match in enumerate(matches, start=1):
@@ -75,8 +95,9 @@ def main() -> None:
               f'{box:<17}  {match.img_path}')
     if not matches:
         print(f'no detection scored >= {args.score_thr} in {args.gallery}')
-    draw_search_results(args.query_image, args.query_box, matches,
-                        args.out_file)
+    for _, reason in skipped:
+        print(f'skipped: {reason}')
+    draw_search_results(args.query_image, query_box, matches, args.out_file)
     print(f'drawn to {args.out_file}')
 
 

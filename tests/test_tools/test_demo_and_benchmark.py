@@ -19,17 +19,23 @@ def _first_query(tiny_config):
     return queries.get_data_info(0)
 
 
-def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
-                                          tmp_path):
-    query = _first_query(tiny_config)
+def _small_gallery(query, tmp_path, count):
+    """A folder holding ``count`` test images other than the query's."""
     gallery = tmp_path / 'gallery'
     gallery.mkdir()
     folder = osp.dirname(query['img_path'])
     names = sorted(
         n for n in os.listdir(folder)
-        if n != osp.basename(query['img_path']))[:3]
+        if n != osp.basename(query['img_path']))[:count]
     for name in names:
         shutil.copy(osp.join(folder, name), gallery / name)
+    return gallery, names
+
+
+def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
+                                          tmp_path):
+    query = _first_query(tiny_config)
+    gallery, names = _small_gallery(query, tmp_path, 3)
     out_file = str(tmp_path / 'search.png')
     result = run_tool([
         'tools/search_demo.py', tiny_config, published_checkpoint,
@@ -87,3 +93,49 @@ def test_benchmark_test_images(tiny_config):
         '--num-warmup', '0'
     ])
     assert re.search(r'\d+\.\d+ images/s .* on test images', result.stdout)
+
+
+def test_demo_skips_unreadable_images_and_clips_the_box(
+        published_checkpoint, tiny_config, tmp_path):
+    query = _first_query(tiny_config)
+    gallery, names = _small_gallery(query, tmp_path, 2)
+    (gallery / 'empty.jpg').write_bytes(b'')
+    width = query['width']
+    x1, y1, x2, y2 = query['query_bbox']
+    result = run_tool([
+        'tools/search_demo.py', tiny_config, published_checkpoint,
+        '--query-image', query['img_path'], '--query-box',
+        str(x1),
+        str(y1),
+        str(width + 50),
+        str(y2), '--gallery',
+        str(gallery), '--score-thr', '0', '--out-file',
+        str(tmp_path / 'search.png')
+    ])
+    assert f'skipped: image "{gallery / "empty.jpg"}" is empty (0 bytes)' \
+        in result.stdout
+    assert f'clipped to [{x1:.1f}, {y1:.1f}, {width:.1f}, {y2:.1f}]' \
+        in result.stderr
+    rows = [
+        line.split() for line in result.stdout.splitlines()
+        if re.match(r'^\s*\d+\s+-?\d', line)
+    ]
+    assert rows and all(r[-1].endswith(tuple(names)) for r in rows)
+
+
+def test_demo_refuses_a_box_outside_the_image(published_checkpoint,
+                                              tiny_config, tmp_path):
+    query = _first_query(tiny_config)
+    width, height = query['width'], query['height']
+    result = run_tool([
+        'tools/search_demo.py', tiny_config, published_checkpoint,
+        '--query-image', query['img_path'], '--query-box',
+        str(width + 10), '5',
+        str(width + 60), '50', '--gallery',
+        osp.dirname(query['img_path'])
+    ],
+                      check=False,
+                      timeout=120)
+    assert result.returncode != 0
+    assert (f'lies outside image "{query["img_path"]}" ({width} x {height} '
+            'pixels') in result.stderr

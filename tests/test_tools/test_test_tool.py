@@ -2,6 +2,7 @@
 import glob
 import os.path as osp
 import pickle
+import re
 
 import pytest
 import torch
@@ -31,7 +32,7 @@ def test_test_tool_evaluates_and_dumps(published_checkpoint, tiny_config,
         str(tmp_path), '--out', out, '--show-dir', 'vis'
     ])
     log = result.stdout + result.stderr
-    assert 'Load checkpoint from' in log
+    assert 'Loaded checkpoint' in log and 'match the model' in log
     assert 'mAP' in log and 'top1' in log.replace('-', '')
     with open(out, 'rb') as f:
         dumped = pickle.load(f)
@@ -121,3 +122,103 @@ def test_dist_test_two_processes(published_checkpoint, tiny_config, tmp_path):
     assert len(set(gallery_ids)) == num_gallery
     assert [s['query_index']
             for s in dumped[num_gallery:]] == list(range(num_queries))
+
+
+@pytest.fixture(scope='session')
+def tiny_oim_config(synthetic_root, tmp_path_factory) -> str:
+    """The R-18 OIM synthetic config shrunk like the DC-I-Net one, with a
+    data_root that does not exist (--data-root gives the real one)."""
+    from tool_helpers import ROOT, TINY_CONFIG
+    path = tmp_path_factory.mktemp('configs') / 'tiny_oim.py'
+    path.write_text(
+        TINY_CONFIG.format(
+            base=osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py'),
+            data_root=osp.join(synthetic_root, 'not_here') + '/',
+            iters=TRAIN_ITERS))
+    return str(path)
+
+
+def test_test_tool_refuses_a_checkpoint_of_another_model(
+        published_checkpoint, tiny_oim_config, synthetic_root, tmp_path):
+    """A DC-I-Net checkpoint under an OIM config: refused before testing."""
+    result = run_tool([
+        'tools/test.py', tiny_oim_config, published_checkpoint, '--data-root',
+        synthetic_root, '--work-dir',
+        str(tmp_path)
+    ],
+                      check=False,
+                      timeout=120)
+    assert result.returncode != 0
+    assert re.search(
+        r'CheckpointMismatchError: checkpoint ".*dcinet_tiny.*\.pth" does '
+        r"not fit the model built from the config: \d+ of the model's \d+ "
+        r'tensors are missing from the checkpoint \(e\.g\. .*\); \d+ have '
+        r'another shape .*; \d+ checkpoint tensors are not in the model '
+        r'.*pass --allow-partial-checkpoint', result.stderr)
+    assert 'mAP' not in result.stdout + result.stderr
+
+
+def test_test_tool_data_root_and_partial_checkpoint(published_checkpoint,
+                                                    tiny_oim_config,
+                                                    synthetic_root, tmp_path):
+    """--data-root reaches the gallery and query splits; a partial load
+    runs when asked, and says so."""
+    result = run_tool([
+        'tools/test.py', tiny_oim_config, published_checkpoint, '--data-root',
+        synthetic_root, '--allow-partial-checkpoint', '--work-dir',
+        str(tmp_path)
+    ])
+    log = result.stdout + result.stderr
+    assert 'Partial load of checkpoint' in log
+    assert 'mAP' in log
+
+
+def test_test_tool_refuses_ignored_overrides(published_checkpoint, tiny_config,
+                                             tmp_path):
+    for option, advice in (('data_root=/elsewhere/',
+                            'use --data-root /elsewhere/ instead'),
+                           ('num_person_ids=7', 'override those keys')):
+        result = run_tool([
+            'tools/test.py', tiny_config, published_checkpoint,
+            '--cfg-options', option
+        ],
+                          check=False,
+                          timeout=120)
+        assert result.returncode != 0
+        assert '--cfg-options would change nothing' in result.stderr
+        assert advice in result.stderr
+
+
+def test_test_tool_checks_out_before_testing(published_checkpoint, tiny_config,
+                                             tmp_path):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('')
+    out = str(blocker / 'sub' / 'results.pkl')
+    result = run_tool(
+        ['tools/test.py', tiny_config, published_checkpoint, '--out', out],
+        check=False,
+        timeout=120)
+    assert result.returncode != 0
+    assert f'--out {out}: cannot create the folder' in result.stderr
+    assert 'mAP' not in result.stdout + result.stderr  # nothing was tested
+
+
+def test_train_from_a_partial_load_from_says_what_was_missing(
+        published_checkpoint, tiny_config, tmp_path):
+    """A backbone-only load_from stays allowed for training."""
+    checkpoint = torch.load(published_checkpoint, weights_only=True)
+    backbone = {
+        k: v
+        for k, v in checkpoint['state_dict'].items()
+        if k.startswith('backbone.')
+    }
+    path = str(tmp_path / 'backbone_only.pth')
+    torch.save(dict(state_dict=backbone), path)
+    result = run_tool([
+        'tools/train.py', tiny_config, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options', f'load_from={path}',
+        'train_cfg.max_iters=1'
+    ])
+    log = result.stdout + result.stderr
+    assert 'missing keys in source state_dict' in log
+    assert 'roi_head.' in log
