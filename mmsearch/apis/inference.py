@@ -104,8 +104,8 @@ def init_searcher(config: Union[str, Path, Config],
             model,
             checkpoint,
             strict=strict,
-            partial_hint='strict=False (--allow-partial-checkpoint in the '
-            'tools)')
+            partial_hint='strict=False (--allow-partial-checkpoint in '
+            'tools/test.py and tools/search_demo.py)')
         model.dataset_meta.update(ckpt.get('meta', {}).get('dataset_meta', {}))
     model.cfg = config
     model.to(device)
