@@ -147,8 +147,8 @@ def import_dotted(name: str) -> bool:
 
 def known_class_names() -> Set[str]:
     """Registered names (mmsearch's registries and their parents) and the
-    public names of every mmsearch module, mmdet.structures and
-    mmengine."""
+    public names of every mmsearch module, mmdet.structures, mmengine and
+    the ONNX operators."""
     import builtins
 
     import mmdet.structures
@@ -170,6 +170,11 @@ def known_class_names() -> Set[str]:
         names.update(n for n in vars(module) if not n.startswith('_'))
     for module in (builtins, mmdet.structures, mmengine):
         names.update(n for n in dir(module) if not n.startswith('_'))
+    try:  # ONNX operator names (the deploy extra)
+        import onnx.defs
+        names.update(schema.name for schema in onnx.defs.get_all_schemas())
+    except ImportError:
+        pass
     return names
 
 
