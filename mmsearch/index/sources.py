@@ -71,6 +71,7 @@ def list_image_units(folder: str,
                     osp.basename(folder) if rel == '.' else rel.replace(
                         os.sep, '/'))
                 units.append(image_unit(osp.join(root, name), cam))
+    units.sort(key=lambda unit: unit.source)
     if not units:
         raise ValueError(f'image folder "{folder}" holds no images '
                          f'({", ".join(IMAGE_EXTENSIONS)})')
