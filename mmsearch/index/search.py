@@ -65,7 +65,7 @@ def exact_topk(feats: np.ndarray,
     best_s = np.full((num_q, 0), -np.inf, np.float32)
     best_i = np.zeros((num_q, 0), np.int64)
     for begin in range(0, len(feats), chunk_size):
-        block = feats[begin:begin + chunk_size].astype(np.float32)
+        block = np.asarray(feats[begin:begin + chunk_size], np.float32)
         sims = queries @ block.T
         if mask is not None:
             keep = mask[begin:begin + chunk_size]
@@ -354,7 +354,8 @@ def _search_one(index, query, topk, method, mask, groups, num_ranked,
         if fetch == 0:
             return [], []
         if method == 'exact':
-            sims, ids = exact_topk(index.feats, query, fetch, mask)
+            sims, ids = exact_topk(index.float32_feats(), query, fetch,
+                                   mask)
             sims, ids = sims[0], ids[0]
         else:
             ann = get_ann(index, ann_kind, ann_params, use_gpu)

@@ -125,6 +125,19 @@ class GalleryIndex:
             box=[float(v) for v in self.boxes[entry_id]],
             score=float(self.scores[entry_id]))
 
+    def float32_feats(self) -> np.ndarray:
+        """(N, D) float32 features, converted once and kept (a float16
+        index then holds both: 6 bytes per dimension and entry). Exact
+        search uses them: converting per query costs more than the matrix
+        product."""
+        if self.feats.dtype == np.float32:
+            return self.feats
+        cached = self.__dict__.get('_float32_feats')
+        if cached is None:
+            cached = self.feats.astype(np.float32)
+            self.__dict__['_float32_feats'] = cached
+        return cached
+
     def feature(self, entry_id: int) -> np.ndarray:
         """(D,) float32 embedding of one entry."""
         self.entry(entry_id)  # range check
