@@ -2,7 +2,11 @@
 # The README's main job on a machine without a GPU (about 15 minutes on 2
 # cores): generate the synthetic person-search dataset, evaluate the
 # initialised R-18 DC-I-Net, train it on the CPU, evaluate it again and draw
-# the ranked gallery of a query. Prints a before / after mAP and top-1 table.
+# the ranked gallery of a query. Prints a before / after mAP and top-1 table
+# (and the range to expect: CPU training differs slightly between machines).
+# The terminal shows progress, warnings and results; configs, the
+# initialisation report and metric tables go to the logs under
+# $QUICKSTART_DIR (add --verbose to see everything).
 #
 #   bash tools/quickstart.sh                      # the full quick start
 #   QUICKSTART_SMOKE=1 bash tools/quickstart.sh   # CI: tiny data, few iters

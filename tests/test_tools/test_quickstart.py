@@ -25,7 +25,7 @@ def test_quickstart_smoke(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     out = tmp_path / 'out'
     for name in ('init.pth', 'iter_2.pth', 'search_result.png',
-                 'summary.json'):
+                 'summary.json', 'init.log'):
         assert (out / name).is_file(), name
     assert osp.isfile(tmp_path / 'data' / 'annotation' / 'pool.mat')
     with open(out / 'summary.json') as f:
@@ -42,3 +42,27 @@ def test_quickstart_smoke(tmp_path):
     drawn = cv2.imread(str(out / 'search_result.png'))
     assert drawn is not None and drawn.shape[1] >= 200
     assert '[quickstart] 3/4 training 2 iterations' in result.stdout
+    # validation at the end of training gave the "trained" row and kept the
+    # best checkpoint
+    assert osp.isfile(summary['best_checkpoint'])
+    assert osp.basename(summary['best_checkpoint']).startswith(
+        'best_cuhk_mAP@50_iter_')
+    assert 'Iter(val) [' in result.stdout
+
+    # quiet: progress and results on the terminal; the initialisation
+    # report, configs and metric tables only in the log files
+    terminal = result.stdout + result.stderr
+    lines = terminal.splitlines()
+    for detail in ('Name of parameter', 'Initialized by user-defined',
+                   'System environment', 'Config:',
+                   'PersonSearchMetric options'):
+        assert detail not in terminal, detail
+    assert len(lines) < 80, '\n'.join(lines)
+    assert '| trained   |' in result.stdout
+    init_log = (out / 'init.log').read_text()
+    assert 'Name of parameter - Initialization information' in init_log
+    assert 'backbone.conv1.weight' in init_log
+    run_logs = sorted(out.glob('*/*.log'))
+    assert len(run_logs) == 2  # untrained test, training (+ validation)
+    logs = ''.join(p.read_text() for p in run_logs)
+    assert 'Config:' in logs and 'PersonSearchMetric options' in logs
