@@ -159,14 +159,15 @@ class StateDictMismatch:
             parts.append(f'{len(self.mismatched)} have another shape '
                          f'(e.g. {examples(shapes)})')
         if self.unexpected:
-            parts.append(f'{len(self.unexpected)} checkpoint tensors are '
-                         f'not in the model (e.g. {examples(self.unexpected)})')
+            parts.append(
+                f'{len(self.unexpected)} checkpoint tensors are '
+                f'not in the model (e.g. {examples(self.unexpected)})')
         return '; '.join(parts)
 
 
-def compare_state_dicts(model_state: Mapping[str, object],
-                        checkpoint_state: Mapping[str, object]
-                        ) -> StateDictMismatch:
+def compare_state_dicts(
+        model_state: Mapping[str, object],
+        checkpoint_state: Mapping[str, object]) -> StateDictMismatch:
     """Compare a model's state dict with a checkpoint's, key by key.
 
     Args:
@@ -188,8 +189,7 @@ def compare_state_dicts(model_state: Mapping[str, object],
             ckpt_shape = tuple(np.shape(checkpoint_state[key]))
             if ckpt_shape != tuple(np.shape(value)):
                 mismatched.append((key, ckpt_shape, tuple(np.shape(value))))
-    return StateDictMismatch(len(model_state), missing, unexpected,
-                             mismatched)
+    return StateDictMismatch(len(model_state), missing, unexpected, mismatched)
 
 
 def load_model_checkpoint(model: nn.Module,
@@ -232,8 +232,10 @@ def load_model_checkpoint(model: nn.Module,
         model, filename, map_location=map_location, logger='silent')
     state = checkpoint.get('state_dict', checkpoint) if isinstance(
         checkpoint, dict) else checkpoint
-    state = {re.sub(r'^module\.', '', key): value
-             for key, value in state.items()}
+    state = {
+        re.sub(r'^module\.', '', key): value
+        for key, value in state.items()
+    }
     report = compare_state_dicts(model.state_dict(), state)
     if report.matches:
         print_log(

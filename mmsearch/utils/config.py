@@ -124,8 +124,7 @@ def _paths_holding(value: Any, tree: Any, path: str = '') -> Iterator[str]:
 
 def check_cfg_options(cfg: Config,
                       cfg_options: Optional[Mapping[str, Any]],
-                      data_root_option: Optional[str] = '--data-root'
-                      ) -> None:
+                      data_root_option: Optional[str] = '--data-root') -> None:
     """Refuse overrides of config variables that nothing reads any more.
 
     A key of ``cfg_options`` whose first component is a top-level variable
