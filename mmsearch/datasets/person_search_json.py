@@ -103,10 +103,9 @@ def _is_int(value) -> bool:
 
 
 def _is_box(value) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == 4
-            and all(
-                isinstance(v, Real) and not isinstance(v, bool)
-                and np.isfinite(v) for v in value))
+    return (isinstance(value, (list, tuple)) and len(value) == 4 and all(
+        isinstance(v, Real) and not isinstance(v, bool) and np.isfinite(v)
+        for v in value))
 
 
 def _entry(kind: str, index: int, item) -> str:
@@ -121,8 +120,8 @@ def xywh_to_xyxy(box: Sequence[float]) -> List[float]:
     return [x, y, x + w, y + h]
 
 
-def parse_annotations(content, require_queries: bool = False
-                      ) -> ParsedAnnotations:
+def parse_annotations(content,
+                      require_queries: bool = False) -> ParsedAnnotations:
     """Validate the content of an annotation file and index it.
 
     Errors: a missing or wrongly typed key, a repeated image id or file
@@ -145,13 +144,15 @@ def parse_annotations(content, require_queries: bool = False
     """
     parsed = ParsedAnnotations()
     if not isinstance(content, dict):
-        parsed.error('file', f'a {type(content).__name__}; expected '
-                     f'{FORMAT_SUMMARY}.')
+        parsed.error(
+            'file', f'a {type(content).__name__}; expected '
+            f'{FORMAT_SUMMARY}.')
         return parsed
     for key in ('images', 'annotations'):
         if not isinstance(content.get(key), list):
-            parsed.error(key, 'missing or not a list; expected '
-                         f'{FORMAT_SUMMARY}.')
+            parsed.error(
+                key, 'missing or not a list; expected '
+                f'{FORMAT_SUMMARY}.')
     if parsed.errors:
         return parsed
     _read_images(content['images'], parsed)
@@ -161,8 +162,9 @@ def parse_annotations(content, require_queries: bool = False
         parsed.error('queries', 'not a list')
         queries = []
     if require_queries and not queries:
-        parsed.error('queries', 'no queries; the query split needs a test '
-                     'file with a "queries" list')
+        parsed.error(
+            'queries', 'no queries; the query split needs a test '
+            'file with a "queries" list')
     _read_queries(queries, parsed)
     if len(parsed.queries) == len(queries):  # lists refer to positions
         _read_galleries(content.get('galleries', {}), parsed)
@@ -319,9 +321,8 @@ def _read_queries(queries: list, parsed: ParsedAnnotations) -> None:
 def _read_galleries(galleries, parsed: ParsedAnnotations) -> None:
     """Check the gallery lists (they name queries by position)."""
     if not isinstance(galleries, dict):
-        parsed.error(
-            'galleries', 'not an object; expected {name: [{query, '
-            'image_ids}]}')
+        parsed.error('galleries', 'not an object; expected {name: [{query, '
+                     'image_ids}]}')
         return
     num_queries = len(parsed.queries)
     image_ids = {image['id'] for image in parsed.images}
@@ -450,10 +451,7 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         self._parsed: Optional[ParsedAnnotations] = None
         self._id_map: Dict[int, int] = {}
         super().__init__(
-            ann_file=ann_file,
-            split=split,
-            data_prefix=data_prefix,
-            **kwargs)
+            ann_file=ann_file, split=split, data_prefix=data_prefix, **kwargs)
 
     # ------------------------------------------------------------- loading
     def _parse(self) -> ParsedAnnotations:
@@ -469,8 +467,8 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         """Labelled file ids -> dataset ids (see the class docstring)."""
         labelled = sorted({
             ann['person_id']
-            for boxes in parsed.boxes.values() for ann in boxes
-            if ann['person_id'] >= 0
+            for boxes in parsed.boxes.values()
+            for ann in boxes if ann['person_id'] >= 0
         })
         if self.split == 'train':
             return {pid: index for index, pid in enumerate(labelled)}
@@ -478,9 +476,10 @@ class PersonSearchJSONDataset(PersonSearchDataset):
             return {pid: pid for pid in labelled}
         mapping = {q['person_id']: i for i, q in enumerate(parsed.queries)}
         rest = [pid for pid in labelled if pid not in mapping]
-        mapping.update(
-            {pid: len(parsed.queries) + i
-             for i, pid in enumerate(rest)})
+        mapping.update({
+            pid: len(parsed.queries) + i
+            for i, pid in enumerate(rest)
+        })
         return mapping
 
     def _image_info(self, image: dict, boxes: List[dict],
@@ -686,9 +685,7 @@ def data_infos_to_json(image_infos: Sequence[dict],
     if galleries:
         content['galleries'] = {
             str(name): [
-                dict(
-                    query=int(q),
-                    image_ids=[image_ids[img] for img in row])
+                dict(query=int(q), image_ids=[image_ids[img] for img in row])
                 for q, row in zip(query_indices, gallery_img_ids)
             ]
             for name, (query_indices, gallery_img_ids) in galleries.items()

@@ -36,8 +36,8 @@ def query_dataloader_cfg(gallery_dataloader: dict, loop: str) -> dict:
     return cfg
 
 
-def build_query_dataloader(runner, query_dataloader: Union[DataLoader, Dict]
-                           ) -> DataLoader:
+def build_query_dataloader(
+        runner, query_dataloader: Union[DataLoader, Dict]) -> DataLoader:
     """Build a query dataloader config with the runner's seed."""
     if not isinstance(query_dataloader, dict):
         return query_dataloader
@@ -127,8 +127,8 @@ class GalleryQueryMixin:
     one, predicting both and evaluating them together."""
 
     def init_queries(
-            self, runner,
-            query_dataloader: Optional[Union[DataLoader, Dict]]) -> None:
+            self, runner, query_dataloader: Optional[Union[DataLoader,
+                                                           Dict]]) -> None:
         """Build the query dataloader and give the metrics their
         ``dataset_meta`` (see :func:`search_meta`)."""
         self.query_dataloader = build_query_dataloader(runner,

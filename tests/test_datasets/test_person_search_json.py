@@ -47,8 +47,8 @@ def native_and_json(root, folder, data_format, split):
         native = PRWDataset(data_root=osp.join(root, data_format), **kwargs)
     ours = PersonSearchJSONDataset(
         data_root=osp.join(root, data_format),
-        ann_file=osp.join(folder, 'train.json' if split == 'train' else
-                          'test.json'),
+        ann_file=osp.join(folder,
+                          'train.json' if split == 'train' else 'test.json'),
         data_prefix=dict(img=IMAGES[data_format]),
         gallery_name=50 if data_format == 'cuhk_sysu' else None,
         **kwargs)
@@ -82,11 +82,13 @@ def test_converted_gallery_lists_equal_native(tiny_synthetic, converted):
                                    'query')
     assert ours.gallery_names() == ['50', 'occlusion', 'resolution']
     for name in (50, 'occlusion', 'resolution'):
-        (q_native, g_native), (q_ours, g_ours) = (
-            native.get_gallery_protocol(name), ours.get_gallery_protocol(name))
+        (q_native, g_native), (q_ours,
+                               g_ours) = (native.get_gallery_protocol(name),
+                                          ours.get_gallery_protocol(name))
         assert q_native.tolist() == q_ours.tolist()
         assert g_native.tolist() == g_ours.tolist()
-    with pytest.raises(KeyError, match='no gallery list "100"; it has 50, occlusion'):
+    with pytest.raises(
+            KeyError, match='no gallery list "100"; it has 50, occlusion'):
         ours.get_gallery_protocol(100)
 
 
@@ -132,13 +134,20 @@ def own_file(tmp_path, **extra):
             dict(id=2, image_id=10, bbox=[50, 10, 20, 40], person_id=-1),
             dict(id=3, image_id=11, bbox=[5, 5, 30, 60], person_id=12),
             dict(id=4, image_id=11, bbox=[60, 5, 0, 60], person_id=3),
-            dict(id=5, image_id=12, bbox=[1.5, 2, 30, 60], person_id=7,
-                 ignore=1),
+            dict(
+                id=5,
+                image_id=12,
+                bbox=[1.5, 2, 30, 60],
+                person_id=7,
+                ignore=1),
             dict(id=6, image_id=12, bbox=[100, 5, 30, 60], person_id=3),
         ],
         queries=[
-            dict(image_id=12, bbox=[1.5, 2, 30, 60], person_id=7,
-                 annotation_id=5),
+            dict(
+                image_id=12,
+                bbox=[1.5, 2, 30, 60],
+                person_id=7,
+                annotation_id=5),
             dict(image_id=11, bbox=[5, 5, 30, 60], person_id=12),
         ])
     content.update(extra)
@@ -204,8 +213,7 @@ def test_own_file_with_galleries_numbers_persons_by_query(tmp_path):
      r'images\[0\] \(id 1\): missing or invalid width'),
     (dict(annotations=[dict(image_id=99, bbox=[0, 0, 1, 1], person_id=1)]),
      r'annotations\[0\]: image_id 99 is not the id'),
-    (dict(annotations=[dict(id=5, image_id=10, bbox=[0, 0, 1],
-                            person_id=1)]),
+    (dict(annotations=[dict(id=5, image_id=10, bbox=[0, 0, 1], person_id=1)]),
      r'annotations\[0\] \(id 5\): bbox \[0, 0, 1\]; expected \[x, y, width'),
     (dict(annotations=[dict(image_id=10, bbox=[0, 0, 1, 1], person_id=-2)]),
      r'person_id -2; expected an integer >= 0, or -1'),
@@ -213,12 +221,13 @@ def test_own_file_with_galleries_numbers_persons_by_query(tmp_path):
      r'queries\[0\]: person_id -1; a query needs a labelled person'),
     (dict(galleries={'g': [dict(query=5, image_ids=[10])]}),
      r'galleries\["g"\]\[0\]: expected \{"query": a position'),
-    (dict(queries=[
-        dict(image_id=10, bbox=[0, 0, 5, 5], person_id=7),
-        dict(image_id=12, bbox=[0, 0, 5, 5], person_id=7)
-    ],
-          galleries={'g': [dict(query=0, image_ids=[11])]}),
-     r'more than one query \(e.g. person 7\)'),
+    (dict(
+        queries=[
+            dict(image_id=10, bbox=[0, 0, 5, 5], person_id=7),
+            dict(image_id=12, bbox=[0, 0, 5, 5], person_id=7)
+        ],
+        galleries={'g': [dict(query=0, image_ids=[11])]
+                   }), r'more than one query \(e.g. person 7\)'),
 ])
 def test_bad_file_names_file_and_entry(tmp_path, change, message):
     path = own_file(tmp_path, **change)
@@ -266,8 +275,9 @@ def test_example_config_builds_dataloaders_and_metric(tiny_synthetic,
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', 'dcinet', 'dcinet_r18_synthetic_json.py'))
     data_root = osp.join(root, 'cuhk_sysu')
-    ann = dict(train=osp.join(converted['cuhk_sysu'], 'train.json'),
-               test=osp.join(converted['cuhk_sysu'], 'test.json'))
+    ann = dict(
+        train=osp.join(converted['cuhk_sysu'], 'train.json'),
+        test=osp.join(converted['cuhk_sysu'], 'test.json'))
     cfg.train_dataloader.dataset.dataset.update(
         data_root=data_root, ann_file=ann['train'])
     for loader in (cfg.test_dataloader, cfg.val_dataloader,

@@ -40,11 +40,7 @@ class TinySplit(torch.utils.data.Dataset):
             dict(img_id='g2.jpg', cam_id=0, pid=3)
         ]
         self.infos = gallery if split == 'gallery' else [
-            dict(
-                gallery[2],
-                query_bbox=BOX,
-                query_person_id=3,
-                query_index=0)
+            dict(gallery[2], query_bbox=BOX, query_person_id=3, query_index=0)
         ]
         self.metainfo = dict(classes=('person', ), dataset_name='prw')
 
@@ -78,8 +74,8 @@ class StepSearcher(BaseModel):
             self.steps += 1
             return dict(loss=(self.weight - 1).pow(2).sum())
         for sample in data_samples:
-            self.predictions.append((self.steps, sample.img_id,
-                                     'query_bbox' in sample))
+            self.predictions.append((self.steps, sample.img_id, 'query_bbox'
+                                     in sample))
             feats = torch.tensor(FEATS[sample.img_id])
             sample.pred_instances = InstanceData(
                 bboxes=torch.tensor([BOX, OTHER][:len(feats)]),
@@ -134,10 +130,9 @@ def test_validation_logs_metrics_and_keeps_the_best(tmp_path):
     runner.train()
     assert isinstance(runner.val_loop, PersonSearchValLoop)
     # each validation predicts the 3 gallery images, then the query
-    assert [p for p in model.predictions if p[0] == 2] == [
-        (2, 'g0.jpg', False), (2, 'g1.jpg', False), (2, 'g2.jpg', False),
-        (2, 'g2.jpg', True)
-    ]
+    assert [p for p in model.predictions
+            if p[0] == 2] == [(2, 'g0.jpg', False), (2, 'g1.jpg', False),
+                              (2, 'g2.jpg', False), (2, 'g2.jpg', True)]
     assert sorted({p[0] for p in model.predictions}) == [2, 4]
     last = runner.val_loop.last_metrics
     assert list(last)[0] == 'prw/mAP'  # what save_best='auto' keeps
@@ -173,8 +168,12 @@ def test_query_loader_is_derived_from_the_gallery_config():
 
 
 def test_search_metrics_come_first():
-    metrics = {'det/AP': 0.9, 'cuhk/mAP@100': 0.5, 'cbgm/cuhk/mAP@100': 0.6,
-               'cuhk/top1@100': 0.7}
+    metrics = {
+        'det/AP': 0.9,
+        'cuhk/mAP@100': 0.5,
+        'cbgm/cuhk/mAP@100': 0.6,
+        'cuhk/top1@100': 0.7
+    }
     ordered = search_metrics_first(metrics)
     assert list(ordered) == [
         'cuhk/mAP@100', 'cuhk/top1@100', 'det/AP', 'cbgm/cuhk/mAP@100'

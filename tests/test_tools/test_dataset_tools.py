@@ -30,15 +30,19 @@ def stat(output: str, name: str) -> str:
 
 def test_converter_and_check_dataset_statistics(synthetic_root, json_dir):
     gallery = CUHKSYSUDataset(
-        data_root=synthetic_root, split='gallery', gallery_size=50,
+        data_root=synthetic_root,
+        split='gallery',
+        gallery_size=50,
         pipeline=[])
     infos = [gallery.get_data_info(i) for i in range(len(gallery))]
-    person_ids = [inst['person_id'] for info in infos
-                  for inst in info['instances']]
+    person_ids = [
+        inst['person_id'] for info in infos for inst in info['instances']
+    ]
     per_image = [len(info['instances']) for info in infos]
     appearances = [
-        sum(pid in {i['person_id'] for i in info['instances']}
-            for info in infos) for pid in sorted(set(person_ids) - {-1})
+        sum(pid in {i['person_id']
+                    for i in info['instances']} for info in infos)
+        for pid in sorted(set(person_ids) - {-1})
     ]
     result = run_tool([
         'tools/misc/check_dataset.py',
@@ -86,11 +90,13 @@ def test_check_dataset_reports_problems(synthetic_root, json_dir, tmp_path):
             'id of an entry of "images"') in out
     assert f'{bad}: warning: annotations[3] (id 3): empty bbox' in out
     name = content['images'][1]['file_name']
-    assert re.search(rf'{re.escape(str(bad))}: error: images\[1\] \(id 1\): '
-                     rf'".*{re.escape(name)}" is \d+ x \d+ pixels; the entry '
-                     'says', out), out
+    assert re.search(
+        rf'{re.escape(str(bad))}: error: images\[1\] \(id 1\): '
+        rf'".*{re.escape(name)}" is \d+ x \d+ pixels; the entry '
+        'says', out), out
     missing = run_tool(
         ['tools/misc/check_dataset.py',
-         str(tmp_path / 'none.json')], check=False)
+         str(tmp_path / 'none.json')],
+        check=False)
     assert missing.returncode == 1
     assert 'none.json" does not exist' in missing.stdout

@@ -24,8 +24,8 @@ def test_quickstart_smoke(tmp_path):
                             timeout=400)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
     out = tmp_path / 'out'
-    for name in ('init.pth', 'iter_2.pth', 'search_result.png',
-                 'summary.json', 'init.log'):
+    for name in ('init.pth', 'iter_2.pth', 'search_result.png', 'summary.json',
+                 'init.log'):
         assert (out / name).is_file(), name
     assert osp.isfile(tmp_path / 'data' / 'annotation' / 'pool.mat')
     with open(out / 'summary.json') as f:
@@ -45,8 +45,8 @@ def test_quickstart_smoke(tmp_path):
     # validation at the end of training gave the "trained" row and kept the
     # best checkpoint
     assert osp.isfile(summary['best_checkpoint'])
-    assert osp.basename(summary['best_checkpoint']).startswith(
-        'best_cuhk_mAP@50_iter_')
+    assert osp.basename(
+        summary['best_checkpoint']).startswith('best_cuhk_mAP@50_iter_')
     assert 'Iter(val) [' in result.stdout
 
     # quiet: progress and results on the terminal; the initialisation

@@ -33,7 +33,8 @@ def test_training_validates_and_keeps_the_best(tiny_config, synthetic_root,
     config.write_text(
         VAL_CONFIG.format(tiny=tiny_config, data_root=synthetic_root + '/'))
     work_dir = str(tmp_path / 'work')
-    run_tool(['tools/train.py', str(config), '--work-dir', work_dir],
+    run_tool(['tools/train.py',
+              str(config), '--work-dir', work_dir],
              timeout=400)
     scalars = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     with open(scalars[0]) as f:
@@ -51,6 +52,5 @@ def test_training_validates_and_keeps_the_best(tiny_config, synthetic_root,
     # strictly better replaces; a tie keeps the first
     best_iter = 1 if logged[1] >= logged[2] else 2
     best = glob.glob(osp.join(work_dir, 'best_*.pth'))
-    assert [osp.basename(p) for p in best] == [
-        f'best_cuhk_mAP@50_iter_{best_iter}.pth'
-    ]
+    assert [osp.basename(p)
+            for p in best] == [f'best_cuhk_mAP@50_iter_{best_iter}.pth']

@@ -61,8 +61,10 @@ def statistics(parsed) -> List[str]:
     per_image = [len(parsed.boxes[image['id']]) for image in parsed.images]
     cams = Counter(image['cam_id'] for image in parsed.images
                    if 'cam_id' in image)
-    videos = {image['video_id'] for image in parsed.images
-              if 'video_id' in image}
+    videos = {
+        image['video_id']
+        for image in parsed.images if 'video_id' in image
+    }
     lines = [
         f'images: {len(parsed.images)} ({sum(n == 0 for n in per_image)} '
         'without boxes)',
@@ -74,9 +76,9 @@ def statistics(parsed) -> List[str]:
         'seen in one image only)',
         f'appearances per identity (images): {spread(appearances)}',
         f'boxes per image: {spread(per_image)}',
-        'cameras: ' + (', '.join(f'{cam}: {n} images'
-                                 for cam, n in sorted(cams.items()))
-                       if cams else 'none'),
+        'cameras: ' +
+        (', '.join(f'{cam}: {n} images'
+                   for cam, n in sorted(cams.items())) if cams else 'none'),
     ]
     if videos:
         lines.append(f'videos: {len(videos)}')

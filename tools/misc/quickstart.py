@@ -208,7 +208,9 @@ def save_initial_weights(cfg: Config, path: str, seed: int,
         path)
 
 
-def evaluate(cfg: Config, checkpoint: str, name: str,
+def evaluate(cfg: Config,
+             checkpoint: str,
+             name: str,
              runner_cls=Runner) -> dict:
     """Test ``checkpoint`` with the config's test loop and metric."""
     cfg = cfg.copy()
