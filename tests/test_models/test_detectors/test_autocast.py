@@ -75,7 +75,8 @@ def test_training_step_under_autocast(method, device, dtype):
         loss, log_vars = model.parse_losses(losses)
     assert torch.isfinite(loss), log_vars
     for name, value in log_vars.items():
-        assert math.isfinite(float(value)), (name, value)
+        value = float(torch.as_tensor(value).detach())
+        assert math.isfinite(value), (name, value)
     for name in ('loss_rpn_cls', 'loss_cls', 'loss_bbox'):
         assert name in log_vars, sorted(log_vars)
     loss.backward()
