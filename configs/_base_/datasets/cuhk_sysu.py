@@ -1,4 +1,5 @@
-# CUHK-SYSU, read from the raw .mat files under data_root (docs/DATASETS.md).
+# CUHK-SYSU, read from the raw .mat files under data_root
+# (docs/en/dataset_prepare.md).
 # train_dataloader: Siamese pairs (2 pairs = 4 images per GPU); an OIM
 # config may instead use the bare dataset with
 # sampler=dict(type='DefaultSampler', shuffle=True) and no collate_fn.

@@ -1,6 +1,6 @@
 # PRW, read from the raw files (frames/, annotations/, frame_*.mat,
-# query_info.txt) under data_root (docs/DATASETS.md). The gallery of a query
-# is every test frame but its own: there are no gallery lists.
+# query_info.txt) under data_root (docs/en/dataset_prepare.md). The gallery
+# of a query is every test frame but its own: there are no gallery lists.
 # train_dataloader: Siamese pairs (2 pairs = 4 images per GPU); an OIM
 # config may instead use the bare dataset with
 # sampler=dict(type='DefaultSampler', shuffle=True) and no collate_fn.
