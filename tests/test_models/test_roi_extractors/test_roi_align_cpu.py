@@ -159,3 +159,19 @@ def test_layer_dispatch():
     expected = RoIAlign(7, 1 / 16, 2, pool_mode='max')(feat, rois)
     assert torch.equal(max_layer(feat, rois), expected)
     assert not torch.allclose(expected, mmcv_layer(feat, rois))
+
+
+def test_keeps_the_thread_count():
+    # the per-RoI products run on one thread; the setting comes back
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        feat = torch.randn(1, 4, 8, 8, requires_grad=True)
+        rois = torch.tensor([[0, 10.0, 10.0, 90.0, 70.0]])
+        roi_align_cpu(feat, rois, (3, 3), 1 / 16, 2).sum().backward()
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):
+            roi_align_cpu(feat, torch.tensor([[0, 9.0, 0, 1, 1]]), (3, 3))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
