@@ -95,6 +95,49 @@ def test_benchmark_test_images(tiny_config):
     assert re.search(r'\d+\.\d+ images/s .* on test images', result.stdout)
 
 
+def test_benchmark_breakdown_and_compare(tiny_config, tmp_path):
+    """Stage times add up to the total; --compare runs a second variant.
+
+    The second model has mmdet's RoI extractor (mmcv's RoIAlign kernel)
+    and the first model's weights, so their outputs agree to float
+    rounding; score_thr 0 keeps detections to compare.
+    """
+    out = str(tmp_path / 'bench.json')
+    result = run_tool([
+        'tools/analysis_tools/benchmark.py', tiny_config, '--shape', '96',
+        '128', '--num-images', '1', '--num-warmup', '0', '--breakdown',
+        '--cfg-options', 'model.test_cfg.rcnn.score_thr=0', '--compare',
+        'model.roi_head.bbox_roi_extractor.type=mmdet.SingleRoIExtractor',
+        '--out', out
+    ])
+    with open(out) as f:
+        figures = json.load(f)
+    for model in (figures, figures['compare']):
+        stages = model['stages']
+        assert list(stages) == [
+            'preprocess', 'trunk', 'RPN', 'RPN post-processing',
+            'RoIAlign (detection)', 'RoI head (detection)',
+            'detection post-processing', 'RoIAlign (re-ID)', 're-ID head',
+            'other'
+        ]
+        assert all(value > 0 for key, value in stages.items()
+                   if key != 'other')
+        assert stages['other'] > -1e-6
+        # one timed image: the stages partition its time
+        assert sum(stages.values()) == pytest.approx(
+            model['median_seconds_per_image'], rel=1e-6)
+    diff = figures['compare']['max_abs_diff']
+    assert diff['num_detections'] == 0 and diff['compared_detections'] > 0
+    assert diff['bboxes'] < 1e-3 and diff['reid_feats'] < 1e-4
+    assert figures['compare']['options'] == \
+        'model.roi_head.bbox_roi_extractor.type=mmdet.SingleRoIExtractor'
+    assert figures['ratio'] == pytest.approx(
+        figures['median_seconds_per_image'] /
+        figures['compare']['median_seconds_per_image'])
+    assert 'RoIAlign (re-ID)' in result.stdout
+    assert 'config / compare (median time per image)' in result.stdout
+
+
 def test_demo_skips_unreadable_images_and_clips_the_box(
         published_checkpoint, tiny_config, tmp_path):
     query = _first_query(tiny_config)
