@@ -114,9 +114,15 @@ def preprocess_spec(cfg: Config) -> dict:
 
 
 def _example_image(spec: dict) -> torch.Tensor:
-    """A noise image of the configured size to trace the graphs with."""
+    """A noise image of the configured aspect to trace the graphs with.
+
+    At most 320 pixels on its short side: the graphs have dynamic sizes,
+    and tracing at a large size only costs time.
+    """
     width, height = (spec['resize']['scale'] if spec['resize'] else (320, 240))
     width, height = max(width, height), min(width, height)
+    factor = min(1.0, 320 / height)
+    width, height = int(width * factor), int(height * factor)
     generator = torch.Generator().manual_seed(0)
     return torch.randint(0,
                          256, (height, width, 3),

@@ -28,6 +28,8 @@ from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from torch import Tensor, nn
 
+from mmsearch.models.roi_heads import PersonSearchRoIHead
+
 from .ops import (decode_deltas, grid_anchors, nms_indices, roi_align,
                   topk_indices)
 
@@ -89,6 +91,10 @@ def check_exportable(model: nn.Module) -> None:
             _fail(
                 part, 'missing', 'the export needs a two-stage '
                 'PersonSearch model (backbone, rpn_head, roi_head).')
+    if not isinstance(model.roi_head, PersonSearchRoIHead):
+        _fail('roi_head',
+              type(model.roi_head).__name__,
+              'the export supports PersonSearchRoIHead.')
     rpn_head = model.rpn_head
     if not isinstance(rpn_head, RPNHead):
         _fail('rpn_head',
@@ -147,8 +153,8 @@ def check_exportable(model: nn.Module) -> None:
 class _PreprocessMixin:
     """The data preprocessor of a preprocessing spec, applied in the graph.
 
-    The spec is :func:`mmsearch.deployment.preprocess_spec`'s (the same
-    one is stored with the exported models).
+    The spec is :func:`mmsearch.deployment.export.preprocess_spec`'s (the
+    same one is stored with the exported models).
     """
 
     def _init_preprocess(self, spec: dict) -> None:
@@ -225,7 +231,7 @@ class QueryGraph(_PreprocessMixin, _RoIMixin, nn.Module):
 
     Args:
         model (nn.Module): A built :class:`PersonSearch` in eval mode.
-        spec (dict): Preprocessing spec (``preprocess_spec``).
+        spec (dict): Preprocessing spec (``export.preprocess_spec``).
     """
 
     def __init__(self, model: nn.Module, spec: dict) -> None:
@@ -258,7 +264,7 @@ class GalleryGraph(QueryGraph):
 
     Args:
         model (nn.Module): A built :class:`PersonSearch` in eval mode.
-        spec (dict): Preprocessing spec (``preprocess_spec``).
+        spec (dict): Preprocessing spec (``export.preprocess_spec``).
     """
 
     def __init__(self, model: nn.Module, spec: dict) -> None:
@@ -345,7 +351,7 @@ def build_graph(model: nn.Module, kind: str, spec: dict) -> nn.Module:
     Args:
         model (nn.Module): A built :class:`PersonSearch`.
         kind (str): ``'gallery'`` or ``'query'``.
-        spec (dict): Preprocessing spec (``preprocess_spec``).
+        spec (dict): Preprocessing spec (``export.preprocess_spec``).
     """
     graphs = dict(gallery=GalleryGraph, query=QueryGraph)
     if kind not in graphs:

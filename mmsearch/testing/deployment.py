@@ -90,13 +90,20 @@ def _normalise(model: nn.Module, image: np.ndarray) -> torch.Tensor:
 def _standardise(layer: nn.Module, logits: torch.Tensor, std: float) -> None:
     """Scale and shift a classifier so its logits have mean 0, std ``std``.
 
+    The scale is also capped so that no calibration logit lies beyond
+    ``2.5 * std``: with heavy tails a few logits would otherwise pass 17,
+    where float32 scores saturate at exactly 1.0 and tie (tied scores leave
+    the NMS order to the sort implementation).
+
     Args:
         layer (nn.Module): Conv or linear layer with zero bias.
         logits (Tensor): (k, n): per output channel k (the first k), its
             logits on n inputs.
         std (float): Wanted standard deviation.
     """
-    factor = std / logits.std().clamp(min=1e-12)
+    centred = logits - logits.mean(dim=1, keepdim=True)
+    factor = min(std / float(centred.std().clamp(min=1e-12)),
+                 2.5 * std / float(centred.abs().max().clamp(min=1e-12)))
     layer.weight.mul_(factor)
     layer.bias[:len(logits)] -= logits.mean(dim=1) * factor
 
