@@ -31,6 +31,7 @@ from numbers import Integral, Real
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from mmengine.dataset import force_full_init
 
 from mmsearch.registry import DATASETS
 from .base_person_search import PersonSearchDataset
@@ -448,21 +449,14 @@ class PersonSearchJSONDataset(PersonSearchDataset):
             raise ValueError('PersonSearchJSONDataset: ann_file is required '
                              '(a JSON file, relative to data_root).')
         self.gallery_name = gallery_name
-        self._parsed: Optional[ParsedAnnotations] = None
+        # kept from the file for get_gallery_protocol (not the whole file)
+        self._galleries: Dict[str, List[dict]] = {}
+        self._file_names: Dict[int, str] = {}
         self._id_map: Dict[int, int] = {}
         super().__init__(
             ann_file=ann_file, split=split, data_prefix=data_prefix, **kwargs)
 
     # ------------------------------------------------------------- loading
-    def _parse(self) -> ParsedAnnotations:
-        if self._parsed is None:
-            parsed = parse_annotations(
-                load_annotation_file(self.ann_file),
-                require_queries=self.split == 'query')
-            raise_for_errors(parsed, self.ann_file)
-            self._parsed = parsed
-        return self._parsed
-
     def _person_id_map(self, parsed: ParsedAnnotations) -> Dict[int, int]:
         """Labelled file ids -> dataset ids (see the class docstring)."""
         labelled = sorted({
@@ -507,9 +501,17 @@ class PersonSearchJSONDataset(PersonSearchDataset):
 
     def load_data_list(self) -> List[dict]:
         """Read the JSON file into data infos (see the class docstring)."""
-        parsed = self._parse()
+        parsed = parse_annotations(
+            load_annotation_file(self.ann_file),
+            require_queries=self.split == 'query')
+        raise_for_errors(parsed, self.ann_file)
         id_map = self._person_id_map(parsed)
         self._id_map = id_map
+        self._galleries = parsed.galleries
+        self._file_names = {
+            image['id']: image['file_name']
+            for image in parsed.images
+        }
         default_cam = self.split != 'train' and not parsed.galleries
         infos = {
             image['id']:
@@ -543,15 +545,18 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         return data_list
 
     @property
+    @force_full_init
     def person_id_map(self) -> Dict[int, int]:
         """dict[int, int]: ``person_id`` in the file -> in the data infos."""
         return dict(self._id_map)
 
     # ------------------------------------------------------------ protocol
+    @force_full_init
     def gallery_names(self) -> List[str]:
         """The names of the file's gallery lists (empty without any)."""
-        return list(self._parse().galleries)
+        return list(self._galleries)
 
+    @force_full_init
     def get_gallery_protocol(
             self,
             name: Union[int, str,
@@ -573,8 +578,8 @@ class PersonSearchJSONDataset(PersonSearchDataset):
                 gallery of a query is every other test image).
             KeyError: If there is no list ``name``.
         """
-        parsed = self._parse()
-        if not parsed.galleries:
+        galleries = self._galleries
+        if not galleries:
             raise NotImplementedError(
                 f'"{self.ann_file}" has no "galleries": the gallery of a '
                 'query is every other test image (or images of other '
@@ -582,22 +587,17 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         if name is None:
             name = self.gallery_name
         if name is None:
-            name = '100' if '100' in parsed.galleries else next(
-                iter(parsed.galleries))
+            name = '100' if '100' in galleries else next(iter(galleries))
         key = str(name)
-        if key not in parsed.galleries:
+        if key not in galleries:
             raise KeyError(
                 f'"{self.ann_file}" has no gallery list "{key}"; it has '
-                f'{", ".join(parsed.galleries)}. Choose one of them in the '
+                f'{", ".join(galleries)}. Choose one of them in the '
                 'gallery_sizes of PersonSearchMetric.')
-        items = parsed.galleries[key]
-        file_names = {
-            image['id']: image['file_name']
-            for image in parsed.images
-        }
+        items = galleries[key]
         gallery = np.empty((len(items), len(items[0]['image_ids'])),
                            dtype=object)
-        gallery[...] = [[file_names[i] for i in item['image_ids']]
+        gallery[...] = [[self._file_names[i] for i in item['image_ids']]
                         for item in items]
         return np.array([item['query'] for item in items],
                         dtype=np.int64), gallery
