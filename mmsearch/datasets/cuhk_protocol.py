@@ -11,6 +11,7 @@ fields). Files the lean reader does not understand (another nesting,
 big-endian, ...) are read with ``scipy.io.loadmat`` instead, with the same
 result.
 """
+import struct
 from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
@@ -116,7 +117,7 @@ def read_protocol(path: str, key: str, reader: str = 'lean') -> CUHKProtocol:
     if reader == 'lean':
         try:
             return read_protocol_lean(path, key)
-        except (MatFormatError, OSError):
+        except (MatFormatError, OSError, struct.error, IndexError):
             pass  # scipy reads it or raises a clear error
     return read_protocol_scipy(path, key)
 

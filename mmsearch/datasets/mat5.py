@@ -104,7 +104,10 @@ def _element(buf: bytes, pos: int, what: str) -> Tuple[int, int, int, int]:
         raise MatFormatError(f'{what}: element at byte {pos} runs past the '
                              f'end ({len(buf)} bytes).')
     word, nbytes = _TAG.unpack_from(buf, pos)
-    if word >> 16:  # small data element: 4 data bytes in the tag
+    if word >> 16:  # small data element: up to 4 data bytes in the tag
+        if word >> 16 > 4:
+            raise MatFormatError(f'{what}: small element at byte {pos} '
+                                 f'claims {word >> 16} bytes.')
         return word & 0xFFFF, word >> 16, pos + 4, pos + 8
     end = pos + 8 + nbytes + (-nbytes % 8)
     if end > len(buf):
@@ -113,17 +116,22 @@ def _element(buf: bytes, pos: int, what: str) -> Tuple[int, int, int, int]:
     return word, nbytes, pos + 8, end
 
 
-def parse_matrix(buf: bytes, pos: int) -> Matrix:
+def parse_matrix(buf: bytes, pos: int, whole: bool = True) -> Matrix:
     """Header of the ``miMATRIX`` element at ``pos`` (see :class:`Matrix`).
 
     An element of 0 bytes (MATLAB writes unset struct fields so) is a 0 x 0
-    double.
+    double. With ``whole=False``, ``buf`` may hold only the element's first
+    bytes.
     """
+    if pos < 0 or pos + 8 > len(buf):
+        raise MatFormatError(f'no matrix at byte {pos} of {len(buf)}.')
     mi_type, nbytes = _TAG.unpack_from(buf, pos)
     if mi_type != MI_MATRIX:
         raise MatFormatError(f'expected a matrix (type 14) at byte {pos}, '
                              f'found type {mi_type}.')
     end = pos + 8 + nbytes
+    if whole and end > len(buf):
+        raise MatFormatError(f'matrix at byte {pos} runs past the end.')
     if nbytes == 0:
         return Matrix(6, 6, (0, 0), '', end, end)
     _, _, at, after = _element(buf, pos + 8, 'array flags')
@@ -133,6 +141,8 @@ def parse_matrix(buf: bytes, pos: int) -> Matrix:
         raise MatFormatError(f'dimensions at byte {pos} are of type '
                              f'{mi_type}, expected miINT32.')
     dims = struct.unpack_from(f'<{size // 4}i', buf, at)
+    if min(dims, default=0) < 0:
+        raise MatFormatError(f'negative dimensions {dims} at byte {pos}.')
     mi_type, size, at, after = _element(buf, after, 'name')
     name = bytes(buf[at:at + size]).decode('latin-1')
     return Matrix(flags & 0xFF, flags, tuple(dims), name, after, end)
@@ -165,11 +175,17 @@ def element_offsets(buf: bytes, pos: int, count: int) -> np.ndarray:
         np.ndarray: int64 (count + 1,) offsets, the last one just after the
         final matrix.
     """
+    if count < 0 or pos + 8 * count > len(buf):  # a matrix has >= 8 bytes
+        raise MatFormatError(f'{count} matrices cannot fit after byte '
+                             f'{pos} ({len(buf)} bytes).')
     unpack = _U32.unpack_from
     offsets = [pos] * (count + 1)
-    for i in range(1, count + 1):
-        pos += 8 + unpack(buf, pos + 4)[0]
-        offsets[i] = pos
+    try:
+        for i in range(1, count + 1):
+            pos += 8 + unpack(buf, pos + 4)[0]
+            offsets[i] = pos
+    except struct.error:
+        pos = len(buf) + 1
     if pos > len(buf):
         raise MatFormatError(f'{count} matrices from byte {offsets[0]} run '
                              f'past the end ({len(buf)} bytes).')
@@ -194,22 +210,23 @@ def read_variable(path: str, name: str) -> Tuple[memoryview, Matrix]:
     """
     with open(path, 'rb') as file:
         data = memoryview(file.read())
-    if len(data) < 128 or data[126:128] != b'IM':
+    if len(data) < 128 or data[124:128] != b'\x00\x01IM':
         raise MatFormatError(f'"{path}" is not a little-endian MATLAB 5 '
-                             f'file (no "IM" marker at byte 126).')
+                             f'file (no version 0x0100 and "IM" marker at '
+                             f'byte 124).')
     pos = 128
     while pos + 8 <= len(data):
         mi_type, nbytes = _TAG.unpack_from(data, pos)
         start, pos = pos + 8, pos + 8 + nbytes
         if mi_type == MI_COMPRESSED:
-            head = zlib.decompressobj().decompress(data[start:pos], 4096)
-            if len(head) < 8 or _variable_name(head) != name:
-                continue
             try:
+                head = zlib.decompressobj().decompress(data[start:pos], 4096)
+                if len(head) < 8 or _variable_name(head) != name:
+                    continue
                 buf = memoryview(zlib.decompress(data[start:pos]))
             except zlib.error as error:
-                raise MatFormatError(f'"{path}": variable "{name}" does not '
-                                     f'inflate ({error}).') from error
+                raise MatFormatError(f'"{path}": a compressed variable does '
+                                     f'not inflate ({error}).') from error
         elif mi_type == MI_MATRIX:
             pos += -nbytes % 8
             if _variable_name(bytes(data[start - 8:start + 512])) != name:
@@ -251,8 +268,10 @@ def region_offsets(buf: memoryview, starts: np.ndarray, ends: np.ndarray,
     total = int(counts.sum())
     if len(starts) == 0:
         return np.zeros(0, dtype=np.int64)
-    if (starts % 8).any() or ends.max() > len(buf) or (ends < starts).any():
-        raise MatFormatError('matrix regions outside the buffer.')
+    if (starts % 8).any() or ends.max() > len(buf) or (ends < starts).any() \
+            or (counts < 0).any() or (8 * counts > ends - starts).any():
+        raise MatFormatError('matrix regions outside the buffer or too '
+                             'small for their matrices.')
     words = np.frombuffer(buf, dtype='<u4', count=len(buf) // 4)
     low, high = int(starts.min()), int(ends.max())
     cand = np.flatnonzero(words[low // 4:high // 4:2] == MI_MATRIX)
@@ -294,7 +313,7 @@ def _ranges(begins: np.ndarray, sizes: np.ndarray) -> np.ndarray:
 def _variable_name(head: bytes) -> str:
     """Name of the matrix whose first bytes are ``head`` ('' if unsure)."""
     try:
-        return parse_matrix(head, 0).name
+        return parse_matrix(head, 0, whole=False).name
     except (MatFormatError, struct.error):
         return ''
 
@@ -334,7 +353,8 @@ def leaf_headers(buf: memoryview, offsets: np.ndarray) -> dict:
     mi_type = np.where(small, head[:, 12] & 0xFFFF, head[:, 12])
     nbytes = np.where(small, head[:, 12] >> 16, head[:, 13])
     data = offsets + np.where(small, 52, 56)
-    if (~empty & (data + nbytes > offsets + 8 + head[:, 1])).any():
+    ends = offsets + 8 + head[:, 1]
+    if (ends > len(buf)).any() or (~empty & (data + nbytes > ends)).any():
         raise MatFormatError('leaf matrix data runs past its element.')
     return dict(
         mx_class=np.where(empty, 6, head[:, 4] & 0xFF),
@@ -363,7 +383,9 @@ def _chunks(num: int, size: int = 1 << 19):
 def _char_codes(buf: memoryview,
                 offsets: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """(M, L) uint32 character codes (0-padded) and (M,) lengths of char
-    row vectors."""
+    row vectors of ASCII characters (others raise :class:`MatFormatError`,
+    so that a caller falls back to scipy, which decodes them its own
+    way)."""
     head = leaf_headers(buf, offsets)
     if not (head['mx_class'] == MX_CHAR).all() or ((head['numel'] > 0) &
                                                    (head['rows'] != 1)).any():
@@ -387,6 +409,9 @@ def _char_codes(buf: memoryview,
         index = np.minimum(head['data'][rows, None] // size + cols,
                            len(view) - 1)
         codes[rows, :max_len] = np.where(valid, view[index], 0)
+    if codes.size and codes.max() > 127:
+        # scipy decodes non-ASCII chars its own way; leave them to it
+        raise MatFormatError('non-ASCII characters.')
     return codes, lengths
 
 
@@ -425,9 +450,7 @@ def read_strings(buf: memoryview,
     for part in _chunks(len(offsets)):
         codes, lengths = _char_codes(buf, offsets[part])
         hashes[part] = _hash_rows(codes, lengths)
-        small = np.uint8 if codes.max() < 256 else np.uint16 \
-            if codes.max() < 65536 else np.uint32
-        parts.append((part, codes.astype(small), lengths))
+        parts.append((part, codes.astype(np.uint8), lengths))  # ASCII
     _, first, inverse = np.unique(
         hashes, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)

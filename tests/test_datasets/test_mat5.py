@@ -210,3 +210,33 @@ def test_parse_matrix_reads_header(tmp_path):
     assert struct.unpack_from('<I', buf, 0)[0] == 14
     assert parse_matrix(buf, 0) == matrix
     assert osp.getsize(path) == 128 + len(buf)
+
+
+def damaged_copies(data, seed=0):
+    """``data`` cut at many places and with single bytes changed."""
+    rng = np.random.default_rng(seed)
+    copies = [data[:cut] for cut in range(130, len(data), 37)]
+    for _ in range(150):
+        flipped = bytearray(data)
+        flipped[int(rng.integers(0, len(data)))] = int(rng.integers(256))
+        copies.append(bytes(flipped))
+    return copies
+
+
+@pytest.mark.parametrize('compress', [True, False])
+def test_damaged_files_never_raise_raw_errors(tmp_path, compress):
+    """The lean reader on cut or changed files: a result, or MatFormatError
+    / DatasetLayoutError (never struct.error, IndexError, zlib.error...).
+    scipy is not asked: it can crash the process on such files."""
+    path = str(tmp_path / 'TestG9.mat')
+    write_mat(path, dict(TestG9=protocol_rows(LEAVES)), Style(), compress)
+    outcomes = set()
+    for content in damaged_copies(open(path, 'rb').read()):
+        with open(path, 'wb') as file:
+            file.write(content)
+        try:
+            read_protocol_lean(path, 'TestG9')
+            outcomes.add('read')
+        except (MatFormatError, DatasetLayoutError):
+            outcomes.add('error')
+    assert outcomes == {'error', 'read'}
