@@ -13,7 +13,7 @@ import json
 import os
 import os.path as osp
 import warnings
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -166,12 +166,33 @@ def export_graph(graph: nn.Module, kind: str, path: str,
     else:
         for name in output_names:
             dynamic_axes[name] = {0: 'num_dets'}
+    trace_to_onnx(graph, args, path, input_names, output_names, dynamic_axes)
+
+
+def trace_to_onnx(module: nn.Module, args: tuple, path: str,
+                  input_names: List[str], output_names: List[str],
+                  dynamic_axes: Dict[str, Dict[int, str]]) -> None:
+    """``torch.onnx.export`` with the TorchScript-based exporter.
+
+    That exporter turns the ``symbolic`` of the operators in
+    :mod:`mmsearch.deployment.ops` into standard ONNX operators and needs
+    only the ``onnx`` package (the dynamo-based one also needs
+    ``onnxscript``).
+
+    Args:
+        module (nn.Module): Module to trace.
+        args (tuple): Example inputs.
+        path (str): Output ``.onnx`` file.
+        input_names (list[str]): Names of the inputs.
+        output_names (list[str]): Names of the outputs.
+        dynamic_axes (dict): Dynamic axes per input/output name.
+    """
     with warnings.catch_warnings():
         # The tracer warns about every shape it records; the shapes are
         # traced values here (dynamic axes), as the parity tests check.
         warnings.simplefilter('ignore')
         with torch.no_grad():
-            torch.onnx.export(graph,
+            torch.onnx.export(module,
                               args,
                               path,
                               dynamo=False,

@@ -39,7 +39,8 @@ def draw_person_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
 @torch.no_grad()
 def make_detecting(model: nn.Module,
                    seed: int = 0,
-                   logit_std: float = 3.0) -> nn.Module:
+                   logit_std: float = 3.0,
+                   size: Tuple[int, int] = (240, 320)) -> nn.Module:
     """Make an untrained person-search model detect, in place.
 
     Initialised heads give every RoI a person score near 0.5 and every
@@ -54,6 +55,9 @@ def make_detecting(model: nn.Module,
         model (nn.Module): A :class:`PersonSearch` model.
         seed (int): Seed of the new weights.
         logit_std (float): Wanted spread of the logits.
+        size (tuple[int, int]): (height, width) of the calibration scene:
+            that of the images the model will see (larger persons give
+            larger activations). Defaults to (240, 320).
 
     Returns:
         nn.Module: ``model``.
@@ -66,12 +70,13 @@ def make_detecting(model: nn.Module,
                                        generator=generator))
         layer.bias.zero_()
     # Rescale and centre each classifier's logits on a scene.
-    image = draw_person_scene(240, 320, seed)
+    height, width = size
+    image = draw_person_scene(height, width, seed)
     feats = model.extract_feat(_normalise(model, image))
     rpn_hidden = torch.relu(model.rpn_head.rpn_conv(feats[0]))
     _standardise(rpn_cls,
                  rpn_cls(rpn_hidden).transpose(0, 1).flatten(1), logit_std)
-    boxes = _random_boxes(generator, 64, 240, 320)
+    boxes = _random_boxes(generator, 64, height, width)
     rois = torch.cat([boxes.new_zeros(len(boxes), 1), boxes], dim=1)
     head = model.roi_head
     bbox_feats = head.shared_head(head.bbox_roi_extractor(feats, rois))

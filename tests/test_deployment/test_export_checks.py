@@ -1,4 +1,5 @@
 """Export checks: preprocessing from the config, refused layers, the tool."""
+import glob
 import json
 import os.path as osp
 import subprocess
@@ -13,12 +14,27 @@ from mmengine.config import Config
 
 from mmsearch.apis import init_searcher
 from mmsearch.deployment.export import preprocess_spec
-from mmsearch.deployment.graphs import UnsupportedModelError, build_graph
+from mmsearch.deployment.graphs import (UnsupportedModelError, build_graph,
+                                        check_exportable)
 from mmsearch.deployment.runtime import rescaled_size, resize_image
 from mmsearch.testing.deployment import draw_person_scene
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
+
+
+@pytest.mark.parametrize(
+    'config',
+    sorted(
+        osp.relpath(path, ROOT)
+        for path in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
+        if '_base_' not in path))
+def test_every_project_config_is_exportable(config):
+    """Every config's model and preprocessing pass the export checks."""
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    check_exportable(init_searcher(cfg, device='cpu'))
+    spec = preprocess_spec(cfg)
+    assert spec['resize']['keep_ratio'] and spec['mean'] is not None
 
 
 def test_preprocess_spec_of_the_synthetic_config():

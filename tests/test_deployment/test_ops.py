@@ -5,8 +5,6 @@ that exercise its edge rules (RoIs partly outside the map, RoIs under one
 feature pixel, adaptive sampling, tied and overlapping NMS boxes, sizes
 other than the traced one).
 """
-import warnings
-
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -17,21 +15,14 @@ from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
 from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from torch import nn
 
-from mmsearch.deployment.ops import (ONNX_OPSET, decode_deltas, grid_anchors,
-                                     nms_indices, roi_align, topk_indices)
+from mmsearch.deployment.export import trace_to_onnx
+from mmsearch.deployment.ops import (decode_deltas, grid_anchors, nms_indices,
+                                     roi_align, topk_indices)
 
 
 def export_and_load(module: nn.Module, args: tuple, input_names: list,
                     dynamic_axes: dict, path: str):
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # tracer warnings on shapes
-        torch.onnx.export(module,
-                          args,
-                          path,
-                          dynamo=False,
-                          opset_version=ONNX_OPSET,
-                          input_names=input_names,
-                          dynamic_axes=dynamic_axes)
+    trace_to_onnx(module, args, path, input_names, ['out'], dynamic_axes)
     return ort.InferenceSession(path, providers=['CPUExecutionProvider'])
 
 
