@@ -100,10 +100,12 @@ class RoIAlignPlan(NamedTuple):
             non-zero weight, ``(r, b, y0, y1, x0, x1)``: its index, image
             and the feature-map window ``[y0, y1) x [x0, x1)`` holding all
             its non-zero weights.
+        empty_rois (Tensor): Indices of the other RoIs (all-zero output).
     """
     weights_y: Tensor
     weights_x: Tensor
     crops: List[Tuple[int, int, int, int, int, int]]
+    empty_rois: Tensor
 
 
 def support(weights: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -146,11 +148,13 @@ def make_plan(feat_shape: torch.Size, rois: Tensor,
     y0, y1, has_y = support(weights_y)
     x0, x1, has_x = support(weights_x)
     batch_inds = rois[:, 0].long()
-    keep = (has_y & has_x).nonzero()[:, 0]
+    has_crop = has_y & has_x
+    keep = has_crop.nonzero()[:, 0]
     crops = list(
         zip(keep.tolist(),
             *(t[keep].tolist() for t in (batch_inds, y0, y1, x0, x1))))
-    return RoIAlignPlan(weights_y, weights_x, crops)
+    return RoIAlignPlan(weights_y, weights_x, crops, (~has_crop).nonzero()[:,
+                                                                           0])
 
 
 def check_inputs(feat: Tensor, rois: Tensor) -> None:
@@ -211,7 +215,10 @@ class SeparableRoIAlignFunction(Function):
         ctx.plan = plan
         ctx.feat_shape = feat.shape
         num_channels = feat.size(1)
-        out = feat.new_zeros(rois.size(0), num_channels, *output_size)
+        # every RoI with a crop is written whole; only the others need zeros
+        out = feat.new_empty(rois.size(0), num_channels, *output_size)
+        if len(plan.crops) < rois.size(0):
+            out.index_fill_(0, plan.empty_rois, 0)
         wy, wx = plan.weights_y, plan.weights_x
         with per_roi_products():
             # (B, H, W, C): a crop's rows are (x, c) blocks of memory

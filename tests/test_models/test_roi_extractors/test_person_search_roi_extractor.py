@@ -127,3 +127,17 @@ def test_several_levels_under_autocast():
     expected = reference(tuple(f.float() for f in feats), rois)
     assert result.dtype == torch.float32
     torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_roi_scale_factor_and_no_rois():
+    extractor = build()
+    feats = (bf16_feats().float(), )
+    rois = image_rois()
+    result = extractor(feats, rois, roi_scale_factor=1.5)
+    # boxes scaled by 1.5 about their centres
+    centre = (rois[:, 1:3] + rois[:, 3:5]) / 2
+    half = (rois[:, 3:5] - rois[:, 1:3]) * 1.5 / 2
+    scaled = torch.cat([rois[:, :1], centre - half, centre + half], 1)
+    expected = roi_align(feats[0], scaled, (7, 7), 1 / 16, 2, 'avg', True)
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
+    assert extractor(feats, torch.zeros(0, 5)).shape == (0, 8, 7, 7)
