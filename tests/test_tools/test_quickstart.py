@@ -1,11 +1,15 @@
 """The README's quick start (tools/quickstart.sh), reduced for CI."""
+import argparse
 import json
 import os.path as osp
 import re
 import subprocess
+import sys
 
 import cv2
 from tool_helpers import ROOT, tool_env
+
+from mmsearch.testing import load_tool_module
 
 
 def test_quickstart_smoke(tmp_path):
@@ -66,3 +70,21 @@ def test_quickstart_smoke(tmp_path):
     assert len(run_logs) == 2  # untrained test, training (+ validation)
     logs = ''.join(p.read_text() for p in run_logs)
     assert 'Config:' in logs and 'PersonSearchMetric options' in logs
+
+
+def test_expected_range_of_the_default_run(monkeypatch):
+    quickstart = load_tool_module('tools/misc/quickstart.py')
+    low, high = quickstart.EXPECTED_RANGE['mAP']
+    top_low, top_high = quickstart.EXPECTED_RANGE['top1']
+    for mean_ap, top1 in quickstart.OBSERVED:
+        assert low <= mean_ap <= high and top_low <= top1 <= top_high
+    monkeypatch.delenv('QUICKSTART_ITERS', raising=False)
+    monkeypatch.setattr(sys, 'argv', ['quickstart.py'])
+    args = quickstart.parse_args()
+    note = quickstart.expected_range_note(args)
+    assert '55.60% / 75.00%, 53.89% / 66.67%' in note
+    assert 'mAP 50%-60%, top-1 58%-83%' in note
+    # nobody measured other settings: no range is claimed for them
+    for change in (dict(iters=100), dict(seed=1), dict(smoke=True)):
+        changed = argparse.Namespace(**dict(vars(args), **change))
+        assert quickstart.expected_range_note(changed) is None
