@@ -23,24 +23,19 @@ CONFIG = osp.join(ROOT, 'configs', 'dcinet', 'dcinet_r18_synthetic.py')
 QUERY_BOX = [20.0, 30.0, 70.0, 160.0]
 BLOCKED = ('torch', 'mmcv', 'mmdet', 'mmengine')
 
-# Runs the ONNX search in a process where the training stack cannot be
-# imported, and prints the ranking as JSON.
+TOOL = osp.join(ROOT, 'tools', 'deployment', 'search_onnx.py')
+# Runs tools/deployment/search_onnx.py in a process where the training
+# stack cannot be imported, then prints the modules of it that were loaded.
 SEARCH_SCRIPT = textwrap.dedent('''
-    import json, sys
+    import json, runpy, sys
     for name in {blocked!r}:
         sys.modules[name] = None  # "import name" raises ImportError
-    from mmsearch.deployment.runtime import (embed_query, init_searcher,
-                                             search_gallery)
-    searcher = init_searcher(sys.argv[1], num_threads=1)
-    query_feat = embed_query(searcher, sys.argv[2], {box!r})
-    matches = search_gallery(searcher, query_feat, sys.argv[3])
-    loaded = sorted(name for name, module in sys.modules.items()
-                    if module is not None
-                    and name.split('.')[0] in {blocked!r})
-    print(json.dumps(dict(loaded=loaded, matches=[
-        [m.img_path, m.bbox.tolist(), m.score, m.similarity]
-        for m in matches])))
-''').format(blocked=BLOCKED, box=QUERY_BOX)
+    sys.argv = [{tool!r}] + sys.argv[1:]
+    runpy.run_path({tool!r}, run_name='__main__')
+    print(json.dumps(sorted(
+        name for name, module in sys.modules.items()
+        if module is not None and name.split('.')[0] in {blocked!r})))
+''').format(blocked=BLOCKED, tool=TOOL)
 
 
 @pytest.fixture(scope='module')
@@ -58,26 +53,30 @@ def setup(tmp_path_factory):
     return model, out_dir, str(gallery), query
 
 
-def test_search_without_mmcv_gives_the_pytorch_ranking(setup):
+def test_search_without_mmcv_gives_the_pytorch_ranking(setup, tmp_path):
     model, out_dir, gallery, query = setup
     query_feat = embed_query(model, query, QUERY_BOX)
     expected = search_gallery(model, query_feat, gallery)
     assert len(expected) >= 5, 'the test needs detections'
-    result = subprocess.run(
-        [sys.executable, '-c', SEARCH_SCRIPT, out_dir, query, gallery],
-        capture_output=True,
-        text=True,
-        cwd=ROOT)
+    out = str(tmp_path / 'matches.json')
+    result = subprocess.run([
+        sys.executable, '-c', SEARCH_SCRIPT, out_dir, '--query-image', query,
+        '--query-box', *map(str, QUERY_BOX), '--gallery', gallery, '--topk',
+        '1000', '--threads', '1', '--json', out
+    ],
+                            capture_output=True,
+                            text=True,
+                            cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    output = json.loads(result.stdout.strip().splitlines()[-1])
-    assert output['loaded'] == []
-    matches = output['matches']
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    with open(out) as f:
+        matches = json.load(f)
     assert len(matches) == len(expected)
     for rank, (ref, got) in enumerate(zip(expected, matches)):
-        assert got[0] == ref.img_path, f'rank {rank}'
-        assert match_boxes(ref.bbox[None], np.array([got[1]]), 0.99), rank
-        assert got[2] == pytest.approx(ref.score, abs=1e-4)
-        assert got[3] == pytest.approx(ref.similarity, abs=1e-4)
+        assert got['img_path'] == ref.img_path, f'rank {rank}'
+        assert match_boxes(ref.bbox[None], np.array([got['bbox']]), 0.99)
+        assert got['score'] == pytest.approx(ref.score, abs=1e-4)
+        assert got['similarity'] == pytest.approx(ref.similarity, abs=1e-4)
 
 
 def test_no_detection_and_no_box_give_empty_outputs(setup, tmp_path):
@@ -85,9 +84,8 @@ def test_no_detection_and_no_box_give_empty_outputs(setup, tmp_path):
     model = copy.deepcopy(model)
     model.test_cfg.rcnn.score_thr = 1.0  # no softmax score passes
     model.roi_head.test_cfg.score_thr = 1.0
-    searcher = runtime.init_searcher(export_onnx(
-        model, str(tmp_path))['deploy'].rsplit('/', 1)[0],
-                                     num_threads=1)
+    export_onnx(model, str(tmp_path))
+    searcher = runtime.init_searcher(str(tmp_path), num_threads=1)
     assert len(torch_gallery_outputs(model, query)['scores']) == 0
     dets = searcher.detect(query)
     assert dets['bboxes'].shape == (0, 4)
