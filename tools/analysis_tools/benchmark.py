@@ -39,6 +39,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 import torch
+from mmcv.cnn import fuse_conv_bn
 from mmengine.config import DictAction
 
 from mmsearch.apis import build_test_pipeline, init_searcher
@@ -94,6 +95,11 @@ def parse_args() -> argparse.Namespace:
         metavar='KEY=VALUE',
         help='also run the config with these overrides and the same '
         'weights, alternating with the first model on the same images')
+    parser.add_argument(
+        '--fuse-conv-bn',
+        action='store_true',
+        help='fold each BatchNorm into the convolution before it (frozen '
+        'BN: the same outputs up to float rounding, fewer operations)')
     parser.add_argument(
         '--seed',
         type=int,
@@ -409,6 +415,8 @@ def main() -> None:
         # the same weights, whatever the overrides change in the code
         other.load_state_dict(model.state_dict())
         models.append(other)
+    if args.fuse_conv_bn:
+        models = [fuse_conv_bn(m) for m in models]
     batches = (
         random_batches(model, args.shape, args.seed)
         if args.shape else dataset_batches(model))
