@@ -124,13 +124,28 @@ def search_metrics_first(metrics: dict) -> dict:
 
 class GalleryQueryMixin:
     """What the search loops share: a query dataloader beside the gallery
-    one, predicting both and evaluating them together."""
+    one, predicting both and evaluating them together.
 
-    def init_queries(
-            self, runner, query_dataloader: Optional[Union[DataLoader,
-                                                           Dict]]) -> None:
-        """Build the query dataloader and give the metrics their
-        ``dataset_meta`` (see :func:`search_meta`)."""
+    Args:
+        runner (Runner): The runner.
+        dataloader (DataLoader | dict): Gallery dataloader (or its config).
+        evaluator (Evaluator | dict | list): The evaluator.
+        query_dataloader (DataLoader | dict, optional): Query dataloader (or
+            config), built with ``runner.build_dataloader``. None: the
+            gallery dataloader config with ``dataset.split='query'``.
+        fp16 (bool): Whether to run under autocast. Defaults to False.
+    """
+
+    def __init__(self,
+                 runner,
+                 dataloader: Union[DataLoader, Dict],
+                 evaluator: Union[Evaluator, Dict, List],
+                 query_dataloader: Optional[Union[DataLoader, Dict]] = None,
+                 fp16: bool = False) -> None:
+        if query_dataloader is None:
+            query_dataloader = query_dataloader_cfg(dataloader,
+                                                    type(self).__name__)
+        super().__init__(runner, dataloader, evaluator, fp16)
         self.query_dataloader = build_query_dataloader(runner,
                                                        query_dataloader)
         self.evaluator.dataset_meta = self.search_meta()
@@ -174,27 +189,8 @@ class PersonSearchTestLoop(GalleryQueryMixin, TestLoop):
         test_cfg = dict(type='PersonSearchTestLoop',
                         query_dataloader=query_dataloader)
 
-    Args:
-        runner (Runner): The runner.
-        dataloader (DataLoader | dict): Gallery dataloader (or its config).
-        evaluator (Evaluator | dict | list): The evaluator.
-        query_dataloader (DataLoader | dict, optional): Query dataloader (or
-            config), built with ``runner.build_dataloader``. None: the
-            gallery dataloader config with ``dataset.split='query'``.
-        fp16 (bool): Whether to test under autocast. Defaults to False.
+    The arguments are those of :class:`GalleryQueryMixin`.
     """
-
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 query_dataloader: Optional[Union[DataLoader, Dict]] = None,
-                 fp16: bool = False) -> None:
-        if query_dataloader is None:
-            query_dataloader = query_dataloader_cfg(dataloader,
-                                                    type(self).__name__)
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self.init_queries(runner, query_dataloader)
 
     def run(self) -> dict:
         """Predict the gallery, then the queries, then evaluate."""
@@ -229,28 +225,13 @@ class PersonSearchValLoop(GalleryQueryMixin, ValLoop):
         val_evaluator = dict(type='PersonSearchMetric')
         val_cfg = dict(type='PersonSearchValLoop')
 
-    Args:
-        runner (Runner): The runner.
-        dataloader (DataLoader | dict): Gallery dataloader (or its config).
-        evaluator (Evaluator | dict | list): The evaluator.
-        query_dataloader (DataLoader | dict, optional): Query dataloader (or
-            config). None: the gallery dataloader config with
-            ``dataset.split='query'``.
-        fp16 (bool): Whether to validate under autocast. Defaults to False.
+    The arguments are those of :class:`GalleryQueryMixin`.
+
+    Attributes:
+        last_metrics (dict, optional): The metrics of the last validation.
     """
 
-    def __init__(self,
-                 runner,
-                 dataloader: Union[DataLoader, Dict],
-                 evaluator: Union[Evaluator, Dict, List],
-                 query_dataloader: Optional[Union[DataLoader, Dict]] = None,
-                 fp16: bool = False) -> None:
-        if query_dataloader is None:
-            query_dataloader = query_dataloader_cfg(dataloader,
-                                                    type(self).__name__)
-        super().__init__(runner, dataloader, evaluator, fp16)
-        self.init_queries(runner, query_dataloader)
-        self.last_metrics: Optional[dict] = None
+    last_metrics: Optional[dict] = None
 
     def run(self) -> dict:
         """Predict the gallery, then the queries, then evaluate.
