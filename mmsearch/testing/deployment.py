@@ -12,7 +12,7 @@ from torch import nn
 
 
 def draw_person_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A scene: noisy background and a few coloured upright "persons".
+    """A scene: noisy background and a few textured upright "persons".
 
     Args:
         height (int): Image height.
@@ -29,8 +29,12 @@ def draw_person_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
         box_w = max(box_h * 2 // 5, 2)
         y1 = int(rng.integers(0, height - box_h + 1))
         x1 = int(rng.integers(0, max(width - box_w, 0) + 1))
-        colour = rng.integers(60, 256, 3, dtype=np.uint8)
-        image[y1:y1 + box_h, x1:x1 + box_w] = colour
+        colour = rng.integers(60, 236, 3)
+        # textured, not flat: a flat patch gives shifted RoIs identical
+        # features, hence exactly tied scores (NMS order undefined)
+        texture = rng.integers(-20, 21, (box_h, box_w, 3))
+        image[y1:y1 + box_h, x1:x1 + box_w] = np.clip(
+            colour + texture, 0, 255).astype(np.uint8)
         head = max(box_h // 5, 1)
         image[y1:y1 + head, x1 + box_w // 4:x1 + box_w - box_w // 4] = 200
     return image
