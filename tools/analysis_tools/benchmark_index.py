@@ -14,9 +14,11 @@
 Synthetic people: ``--data clustered`` draws N / 5 identities in N / 250
 appearance groups (an identity's unit centre is its group's centre plus
 Gaussian noise of norm ~1) and each entry as its identity's centre plus
-noise of norm ~1, like re-ID embeddings; queries are new views of random
-identities. ``--data uniform`` draws unit vectors uniformly (no structure:
-the hardest case for approximate search).
+noise of norm v = ``--view-noise`` (cosine 1 / sqrt(1 + v^2) to the
+centre, about 1 / (1 + v^2) between two views: 0.8 for v = 0.5, as for a
+trained re-ID model; 0.5 for v = 1, a hard case); queries are new views of
+random identities. ``--data uniform`` draws unit vectors uniformly (no
+structure: the hardest case for approximate search).
 
 Examples:
     python tools/analysis_tools/benchmark_index.py
@@ -42,6 +44,10 @@ def parse_args() -> argparse.Namespace:
                         help='synthetic people')
     parser.add_argument('--dim', type=int, default=256)
     parser.add_argument('--queries', type=int, default=100)
+    parser.add_argument(
+        '--view-noise', type=float, default=0.5,
+        help='clustered: norm of the noise of a view around its identity '
+        '(0.5: cosine ~0.8 between two views; 1.0: ~0.5)')
     parser.add_argument(
         '--timed-exact', type=int, default=20,
         help='queries timed one by one for the exact latency')
@@ -75,7 +81,7 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def synthetic_people(num, dim, num_queries, kind, seed=0):
+def synthetic_people(num, dim, num_queries, kind, seed=0, view_noise=0.5):
     """(feats (num, dim) float32, queries (num_queries, dim) float32)."""
     rng = np.random.default_rng(seed)
     if kind == 'uniform':
@@ -90,10 +96,12 @@ def synthetic_people(num, dim, num_queries, kind, seed=0):
     # identities (unit centres near their group's), then views.
     num_ids = max(1, num // 5)
     num_groups = max(1, num_ids // 50)
-    noise = 1.0 / np.sqrt(dim)  # a noise vector of norm ~1
+    group_noise = 1.0 / np.sqrt(dim)  # a noise vector of norm ~1
+    noise = view_noise / np.sqrt(dim)
     groups = unit(rng.standard_normal((num_groups, dim), np.float32))
     centres = unit(groups[rng.integers(0, num_groups, num_ids)] +
-                   noise * rng.standard_normal((num_ids, dim), np.float32))
+                   group_noise *
+                   rng.standard_normal((num_ids, dim), np.float32))
     feats = np.empty((num, dim), np.float32)
     for begin in range(0, num, 100_000):
         end = min(num, begin + 100_000)
@@ -126,10 +134,10 @@ def bench_vectors(args, work_dir):
     from mmsearch.index.format import empty_shard
     from mmsearch.index.search import ANN_DEFAULTS, AnnIndex
     figures = dict(num=args.num, dim=args.dim, data=args.data,
-                   queries=args.queries)
+                   view_noise=args.view_noise, queries=args.queries)
     t0 = time.perf_counter()
     feats, queries = synthetic_people(args.num, args.dim, args.queries,
-                                      args.data)
+                                      args.data, view_noise=args.view_noise)
     figures['generate_s'] = round(time.perf_counter() - t0, 2)
     print(f'[vectors] {args.num} x {args.dim} {args.data} people generated '
           f'in {figures["generate_s"]} s', flush=True)
