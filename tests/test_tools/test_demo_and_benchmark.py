@@ -123,6 +123,7 @@ def test_benchmark_breakdown_and_compare(tiny_config, tmp_path):
         assert all(value > 0 for key, value in stages.items()
                    if key != 'other')
         assert stages['other'] > -1e-6
+        assert model['median_cpu_seconds_per_image'] > 0
         # one timed image: the stages partition its time
         assert sum(stages.values()) == pytest.approx(
             model['median_seconds_per_image'], rel=1e-6)

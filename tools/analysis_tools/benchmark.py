@@ -221,7 +221,7 @@ class StageTimer:
 def run_image(model: torch.nn.Module,
               batch: dict,
               amp: bool,
-              timer: Optional[StageTimer] = None) -> Tuple[float, list]:
+              timer: Optional[StageTimer] = None) -> Tuple[float, float, list]:
     """Time ``model.test_step`` on one batch.
 
     Args:
@@ -231,13 +231,15 @@ def run_image(model: torch.nn.Module,
         timer (StageTimer, optional): Attached to ``model`` if given.
 
     Returns:
-        tuple[float, list]: Seconds, and the predicted samples.
+        tuple[float, float, list]: Wall seconds, CPU seconds of the process
+        (all its threads: robust to other load on the machine), and the
+        predicted samples.
     """
     device = next(model.parameters()).device
     amp_dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     sync = device_sync(device)
     sync()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     with torch.no_grad(), torch.autocast(
             device.type, dtype=amp_dtype, enabled=amp):
         if timer is None:
@@ -246,7 +248,8 @@ def run_image(model: torch.nn.Module,
             with timer.attached():
                 results = model.test_step(batch)
     sync()
-    return time.perf_counter() - start, results
+    return (time.perf_counter() - start, time.process_time() - start_cpu,
+            results)
 
 
 def summarise(seconds: List[float], stages: List[Dict[str, float]],
@@ -292,8 +295,9 @@ def benchmark(model: torch.nn.Module,
     Returns:
         dict: ``images_per_second``, ``seconds_per_image`` (mean),
         ``median_seconds_per_image``, ``peak_memory_mib``, ``device``,
-        ``amp``, ``num_images``, ``detections_per_image`` (and
-        ``stages``).
+        ``amp``, ``num_images``, ``detections_per_image``,
+        ``median_cpu_seconds_per_image`` (CPU time of all threads) and
+        (``breakdown``) ``stages``.
     """
     return compare([model], batches, num_images, num_warmup, amp, breakdown)[0]
 
@@ -334,15 +338,18 @@ def compare(models: List[torch.nn.Module],
     stages = [[] for _ in models]
     diffs = [dict() for _ in models]
     detections = [0 for _ in models]
+    cpu_seconds = [[] for _ in models]
     for index in range(num_warmup + num_images):
         batch = next(batches)
         outputs = [None] * len(models)
         for step in range(len(models)):
             m = (index + step) % len(models)
-            elapsed, outputs[m] = run_image(models[m], copy.deepcopy(batch),
-                                            amp, timers[m])
+            elapsed, cpu, outputs[m] = run_image(models[m],
+                                                 copy.deepcopy(batch), amp,
+                                                 timers[m])
             if index >= num_warmup:
                 seconds[m].append(elapsed)
+                cpu_seconds[m].append(cpu)
                 detections[m] += sum(
                     len(sample.pred_instances) for sample in outputs[m])
                 if timers[m] is not None:
@@ -358,6 +365,8 @@ def compare(models: List[torch.nn.Module],
     ]
     for m in range(len(models)):
         figures[m]['detections_per_image'] = detections[m] / num_images
+        figures[m]['median_cpu_seconds_per_image'] = statistics.median(
+            cpu_seconds[m])
         if m:
             figures[m]['max_abs_diff'] = diffs[m]
     return figures
@@ -389,7 +398,8 @@ def format_figures(name: str, figures: dict, source: str) -> str:
         f'{figures["median_seconds_per_image"]:.3f} s) on {source}, '
         f'{figures["device"]}, amp={figures["amp"]}; peak memory '
         f'{figures["peak_memory_mib"]:.0f} MiB; '
-        f'{figures["detections_per_image"]:.1f} detections per image'
+        f'{figures["detections_per_image"]:.1f} detections per image; '
+        f'median CPU time {figures["median_cpu_seconds_per_image"]:.3f} s'
     ]
     total = figures['median_seconds_per_image']
     for label, value in figures.get('stages', {}).items():
