@@ -61,6 +61,8 @@ def exact_topk(feats: np.ndarray,
         tuple[np.ndarray, np.ndarray]: ``sims`` (Q, K) float32 descending
         and ``ids`` (Q, K) int64, K = min(k, number of ranked rows).
     """
+    # float32 queries: float64 ones would cast every chunk to float64.
+    queries = np.asarray(queries, np.float32)
     num_q = len(queries)
     best_s = np.full((num_q, 0), -np.inf, np.float32)
     best_i = np.zeros((num_q, 0), np.int64)

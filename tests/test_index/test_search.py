@@ -199,3 +199,15 @@ def test_ann_search_equals_exact_on_a_small_index(mixed_index, kwargs,
                               ann_kind=kind, **kwargs)[0]
         assert [r['entry_id'] for r in ann] == [r['entry_id']
                                                 for r in exact]
+
+
+def test_exact_topk_float64_queries_keep_float32_products():
+    """float64 queries give the float32 ranking (and no float64 copies of
+    the gallery)."""
+    rng = np.random.default_rng(6)
+    feats = unit_rows(rng, 50)
+    query = unit_rows(rng, 1).astype(np.float64)
+    sims, ids = exact_topk(feats, query, 5)
+    assert sims.dtype == np.float32
+    assert ids[0].tolist() == [i for _, i in reference_topk(feats, query[0],
+                                                            5)]

@@ -78,6 +78,7 @@ def rss_mb() -> float:
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, np.float32)
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
