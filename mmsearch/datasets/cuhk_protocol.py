@@ -26,6 +26,15 @@ PROTOCOL_LAYOUT = ('structs with fields Query (imname, idlocate, ishard, '
 READERS = ('lean', 'scipy')
 
 
+class IndexedNames(np.ndarray):
+    """An object array of image names that also carries ``name_table`` =
+    (distinct names (K,) object, int index of the array's shape), so that a
+    consumer can look up K names instead of every element (the metric's
+    ``cuhk_galleries`` does). Views and slices have ``name_table = None``.
+    """
+    name_table = None
+
+
 class CUHKProtocol(NamedTuple):
     """What a protocol file gives, Q queries with galleries of N images.
 
@@ -46,9 +55,13 @@ class CUHKProtocol(NamedTuple):
     present: np.ndarray
     present_boxes: np.ndarray
 
-    def gallery_names(self) -> np.ndarray:
-        """(Q, N) object array of gallery image names (``str``)."""
-        return self.names.astype(object)[self.gallery_index]
+    def gallery_names(self) -> IndexedNames:
+        """(Q, N) object array of gallery image names (``str``), with
+        ``name_table`` = (``names`` as objects, ``gallery_index``)."""
+        names = self.names.astype(object)
+        array = names[self.gallery_index].view(IndexedNames)
+        array.name_table = (names, self.gallery_index)
+        return array
 
     def gallery_boxes(self) -> np.ndarray:
         """(Q, N, 4) float64 gallery boxes (x, y, w, h), NaN rows where the

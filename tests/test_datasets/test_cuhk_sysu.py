@@ -338,3 +338,31 @@ def test_synthetic_protocols_equal_across_readers(tiny_synthetic, tmp_path):
     assert [lean.get_data_info(i) for i in range(len(lean))] == \
         [old.get_data_info(i) for i in range(len(old))]
     assert protocol_views(lean, (50, )) == protocol_views(old, (50, ))
+
+
+def test_gallery_ids_carry_a_name_table_the_metric_uses(cuhk_root):
+    from mmsearch.evaluation.functional import build_search_gallery
+    from mmsearch.evaluation.metrics.search_protocols import cuhk_galleries
+    dataset = CUHKSYSUDataset(
+        split='query', data_root=cuhk_root, lazy_init=True, cache_dir=None)
+    _, ids = dataset.get_gallery_protocol(100)
+    names, index = ids.name_table
+    assert np.array_equal(names[index], ids) and index.shape == ids.shape
+    assert ids[0].name_table is None  # a row is not described by it
+    images = ['g2.jpg', 'q1.jpg', 'g1.jpg']
+    gallery = build_search_gallery(images, [np.zeros(
+        (1, 4))] * 3, [np.ones(1)] * 3, [np.ones(
+            (1, 2), np.float32)] * 3, [np.zeros((0, 4))] * 3,
+                                   [np.zeros(0, np.int64)] * 3)
+
+    def plain(name):
+        query_indices, gallery_ids = dataset.get_gallery_protocol(name)
+        return query_indices, np.array(gallery_ids.tolist(), dtype=object)
+
+    for protocol in (dataset.get_gallery_protocol, plain):
+        (rows, galleries), = cuhk_galleries([100], protocol, gallery, {
+            0: 0,
+            1: 1
+        })
+        np.testing.assert_array_equal(galleries['100'].img_indices,
+                                      [[0, 2], [0, 2]])

@@ -29,7 +29,9 @@ def cuhk_galleries(
             TestG50 lists plus every other gallery image as a negative),
             'occlusion', 'resolution'.
         gallery_protocol (Callable): ``name -> (query_indices (Q,),
-            gallery_img_ids (Q, N))`` of the query dataset.
+            gallery_img_ids (Q, N))`` of the query dataset. If
+            ``gallery_img_ids`` has a ``name_table`` attribute = (distinct
+            ids (K,), int index (Q, N)), only the K ids are looked up.
         gallery (SearchGallery): The gallery results.
         query_positions (dict[int, int]): query_index -> row of the query
             arrays.
@@ -42,6 +44,7 @@ def cuhk_galleries(
     for size in gallery_sizes:
         name = 50 if size == 'full' else size
         query_indices, gallery_img_ids = gallery_protocol(name)
+        table = getattr(gallery_img_ids, 'name_table', None)
         query_indices = np.asarray(query_indices, dtype=np.int64)
         gallery_img_ids = np.asarray(gallery_img_ids, dtype=object)
         if gallery_img_ids.ndim != 2 or len(gallery_img_ids) != len(
@@ -59,8 +62,12 @@ def cuhk_galleries(
                 'query set.')
         rows = np.array([query_positions[int(i)] for i in query_indices],
                         dtype=np.int64)
-        img_indices = gallery.index_of(gallery_img_ids,
-                                       f'CUHK-SYSU protocol {name}')
+        if table is not None and np.shape(table[1]) == gallery_img_ids.shape:
+            img_indices = gallery.index_of(
+                table[0], f'CUHK-SYSU protocol {name}')[table[1]]
+        else:
+            img_indices = gallery.index_of(gallery_img_ids,
+                                           f'CUHK-SYSU protocol {name}')
         group = groups.setdefault(rows.tobytes(), (rows, {}))
         group[1][str(size)] = ListedGallery(img_indices, size == 'full')
     return list(groups.values())
