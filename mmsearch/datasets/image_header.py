@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 # markers without a length field: TEM, RST0..7, SOI
 NO_LENGTH = frozenset([0x01] + list(range(0xD0, 0xD9)))
-_READ = 64 * 1024
+_FIRST, _MORE = 4096, 64 * 1024  # bytes read first, then at a time
 
 
 def jpeg_size(path: str) -> Optional[Tuple[int, int]]:
@@ -33,13 +33,13 @@ def jpeg_size(path: str) -> Optional[Tuple[int, int]]:
         OSError: If the file cannot be opened.
     """
     with open(path, 'rb') as file:
-        data = file.read(_READ)
+        data = file.read(_FIRST)
         if data[:2] != b'\xff\xd8':
             return None
         pos = 2
         while True:
             if pos + 4 > len(data):  # a big APPn segment: read on
-                more = file.read(max(_READ, pos + 4 - len(data)))
+                more = file.read(max(_MORE, pos + 4 - len(data)))
                 if not more:
                     return None
                 data += more
@@ -58,7 +58,7 @@ def jpeg_size(path: str) -> Optional[Tuple[int, int]]:
             length = struct.unpack_from('>H', data, pos + 2)[0]
             if marker in SOF_MARKERS:
                 while pos + 9 > len(data):
-                    more = file.read(_READ)
+                    more = file.read(_MORE)
                     if not more:
                         return None
                     data += more
