@@ -31,7 +31,7 @@ def box_key(img_name: str, box_xywh: np.ndarray) -> BoxKey:
 class CUHKSYSUDataset(PersonSearchDataset):
     """CUHK-SYSU (Xiao et al., CVPR 2017) from its raw annotation files.
 
-    Layout under ``data_root`` (docs/DATASETS.md): ``Image/SSM/*.jpg``,
+    Layout under ``data_root`` (docs/en/dataset_prepare.md): ``Image/SSM/*.jpg``,
     ``annotation/{Images,pool}.mat``,
     ``annotation/test/train_test/{Train,TestG50,TestG100,...}.mat`` and
     ``annotation/test/subset/{Occlusion,Resolution}.mat``.
@@ -215,7 +215,7 @@ class CUHKSYSUDataset(PersonSearchDataset):
         return self._query_infos(infos)
 
     def _query_infos(self, infos: Dict[str, dict]) -> List[dict]:
-        """One data info per TestG50 query (contract item 1)."""
+        """One data info per TestG50 query, with its query fields."""
         protocol = self._read_protocol(50)
         data_list = []
         for index, (name, box) in enumerate(

@@ -46,7 +46,7 @@ def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
 class PRWDataset(PersonSearchDataset):
     """PRW (Zheng et al., CVPR 2017) from its raw files.
 
-    Layout under ``data_root`` (docs/DATASETS.md): ``frames/*.jpg``,
+    Layout under ``data_root`` (docs/en/dataset_prepare.md): ``frames/*.jpg``,
     ``annotations/<frame>.jpg.mat`` (N x 5 ``[id, x, y, w, h]`` under the
     first of ``box_new``, ``anno_file``, ``anno_previous``),
     ``frame_train.mat`` (``img_index_train``), ``frame_test.mat``

@@ -22,7 +22,7 @@ def check_dir(path: str, what: str) -> str:
         raise DatasetLayoutError(
             f'{what}: directory "{path}" does not exist. Download the '
             f'dataset and point data_root at the unpacked folder (see '
-            f'docs/DATASETS.md for the expected layout).')
+            f'docs/en/dataset_prepare.md for the expected layout).')
     return path
 
 

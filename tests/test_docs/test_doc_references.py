@@ -42,6 +42,9 @@ LAUNCHED = {
     'tools/slurm_train.sh': 'tools/train.py',
     'tools/dist_test.sh': 'tools/test.py',
     'tools/slurm_test.sh': 'tools/test.py',
+    'tools/index/dist_build_index.sh': 'tools/index/build_index.py',
+    'tools/index/slurm_build_index.sh': 'tools/index/build_index.py',
+    'tools/quickstart.sh': 'tools/misc/quickstart.py',
 }
 INTERNAL_NOTES = ('METHOD.md', 'DATASETS.md', 'PROTOCOL.md',
                   'ARCHITECTURE.md', 'ENVIRONMENT.md', 'contract item')

@@ -1,7 +1,7 @@
 # OIM baseline (Xiao et al., CVPR 2017) in the person-search C4 frame:
 # ResNet-50 trunk up to stride 16 (res2-res4), RPN, RoIAlign 14x14 on C4,
 # res5 as the RoI head shared by detection and re-ID, OIM loss.
-# Settings follow METHOD.md (SeqNet's public defaults).
+# Settings follow SeqNet's public defaults (docs/en/methods.md).
 norm_cfg = dict(type='BN', requires_grad=False)  # frozen BN everywhere
 embed_dim = 256
 num_person_ids = 5532  # CUHK-SYSU training identities (PRW: 483)

@@ -2,7 +2,7 @@
 
 Struct arrays are numpy record arrays with object fields, cells are object
 arrays: ``scipy.io.savemat`` stores them as MATLAB structs and cells with
-the nesting of the released files (see docs/DATASETS.md):
+the nesting of the released files (see docs/en/dataset_prepare.md):
 
 - ``Images.mat``  ``Img``  1 x N struct (imname, nAppear, box); box = 1 x k
   struct (idlocate 1 x 4 double, ishard).

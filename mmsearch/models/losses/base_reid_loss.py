@@ -9,7 +9,7 @@ from torch import Tensor, nn
 class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
     """Common frame of OIM, OLP, HEP and C2HEP.
 
-    ``forward(reid_feats, person_ids, image_indices)`` (contract item 5):
+    ``forward(reid_feats, person_ids, image_indices)``, called by the RoI head:
 
     1. checks the inputs and raises a ``ValueError`` naming the argument;
     2. computes :meth:`compute_loss` in fp32 with autocast disabled

@@ -15,7 +15,7 @@ from ..losses import BaseReIDLoss
 
 
 def check_pair_batch(batch_data_samples: SampleList) -> None:
-    """Check that a batch is made of Siamese pairs (contract item 4).
+    """Check that a batch is made of Siamese pairs.
 
     Images ``2k`` and ``2k + 1`` must be partners: metainfo ``pair_index``
     equal to ``k`` and ``pair_position`` equal to 0 and 1.
