@@ -308,4 +308,6 @@ class SeparableRoIAlign(RoIAlign):
             return roi_align_cpu(input, rois.to(input.dtype), self.output_size,
                                  self.spatial_scale, self.sampling_ratio,
                                  self.aligned)
-        return super().forward(input, rois)
+        # mmcv's kernels read the memory as NCHW: a channels-last input
+        # (see PersonSearch's CPU inference) would be read wrongly
+        return super().forward(input.contiguous(), rois)

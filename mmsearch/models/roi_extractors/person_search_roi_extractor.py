@@ -86,7 +86,7 @@ class PersonSearchRoIExtractor(SingleRoIExtractor):
 
         Returns:
             Tensor: (n, C, out_h, out_w), float32 under autocast, else the
-            dtype of ``feats``.
+            dtype of ``feats``; channels-last when ``feats`` are.
         """
         device_type = feats[0].device.type
         feats_dtype = feats[0].dtype
@@ -103,4 +103,8 @@ class PersonSearchRoIExtractor(SingleRoIExtractor):
                                             roi_scale_factor)
         if not torch.is_autocast_enabled(device_type):
             roi_feats = roi_feats.to(feats_dtype)
+        if feats[0].dim() == 4 and feats[0].is_contiguous(
+                memory_format=torch.channels_last):
+            # keep the features' layout for the convolutions that follow
+            roi_feats = roi_feats.contiguous(memory_format=torch.channels_last)
         return roi_feats

@@ -100,3 +100,46 @@ def test_extract_box_feats_checks_its_arguments(model):
 def test_query_bbox_must_be_one_box(model):
     with pytest.raises(ValueError, match='one box'):
         _predict(model, (1.0, 1.0), query_bbox=[[0, 0, 10, 20], [5, 5, 9, 9]])
+
+
+def test_cpu_inference_in_channels_last_gives_the_same_outputs(model):
+    """CPU inference feeds the trunk channels-last (faster convolutions);
+    boxes, scores, embeddings and the query feature match the NCHW run."""
+    layouts = []
+    hook = model.backbone.register_forward_pre_hook(
+        lambda module, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    query = dict(query_bbox=[30.0, 20.0, 90.0, 110.0])
+    try:
+        model.cpu_channels_last = True
+        fast, _ = _predict(model, (1.0, 1.0), **query)
+        model.cpu_channels_last = False
+        plain, _ = _predict(model, (1.0, 1.0), **query)
+    finally:
+        model.cpu_channels_last = True
+        hook.remove()
+    assert layouts == [True, False]
+    assert len(fast.pred_instances) == len(plain.pred_instances) > 0
+    for key in ('bboxes', 'scores', 'reid_feats'):
+        torch.testing.assert_close(
+            fast.pred_instances[key],
+            plain.pred_instances[key],
+            atol=1e-4,
+            rtol=1e-4)
+    torch.testing.assert_close(
+        fast.pred_query_feat, plain.pred_query_feat, atol=1e-5, rtol=1e-5)
+
+
+def test_training_keeps_the_default_layout():
+    cfg = synthetic_model_cfg('oim')
+    net = build_model(cfg)
+    net.train()
+    inputs = torch.randn(1, 3, 64, 96)
+    layouts = []
+    net.backbone.register_forward_pre_hook(
+        lambda module, args: layouts.append(
+            args[0].is_contiguous(memory_format=torch.channels_last)))
+    net.extract_feat(inputs)
+    net.eval()
+    net.extract_feat(inputs)
+    assert layouts == [False, True]

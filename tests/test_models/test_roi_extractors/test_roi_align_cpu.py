@@ -175,3 +175,18 @@ def test_keeps_the_thread_count():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize('pool_mode', ['avg', 'max'])
+def test_channels_last_input(pool_mode):
+    """A channels-last feature map (PersonSearch's CPU inference) gives the
+    NCHW results, on the fast path (avg) and through mmcv's kernel (max),
+    which reads memory as NCHW and needs a contiguous copy."""
+    torch.manual_seed(0)
+    feat = torch.randn(2, 16, 23, 37)
+    rois = random_rois(2, 40, img_h=23 * 16, img_w=37 * 16)
+    layer = SeparableRoIAlign(7, 1 / 16, 2, pool_mode=pool_mode)
+    expected = roi_align(feat, rois, 7, 1 / 16, 2, pool_mode, True)
+    result = layer(feat.contiguous(memory_format=torch.channels_last), rois)
+    torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
+    assert result.abs().sum() > 0
