@@ -22,6 +22,7 @@ from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import (all_gather_object, barrier, broadcast_object_list,
                            get_dist_info)
 
+from mmsearch.evaluation.functional import check_finite_detections
 from .format import (PARTS_DIR, SHARD_DIR, FEAT_DTYPES, IndexNotFoundError,
                      atomic_write_json, empty_shard, new_manifest,
                      read_manifest, read_shard, sha256_file, write_manifest,
@@ -136,6 +137,9 @@ def _shard_arrays(units: Sequence[Unit], results: Dict[str, dict],
     lists = {name: [] for name in arrays}
     for row, unit in enumerate(units):
         res = results[unit.key]
+        # a NaN embedding would rank arbitrarily in every later search
+        check_finite_detections(unit.key, res['boxes'], res['scores'],
+                                res['feats'], 'index source')
         num = len(res['scores'])
         lists['feats'].append(res['feats'].astype(feat_dtype))
         lists['boxes'].append(res['boxes'].astype(np.float32))
