@@ -49,11 +49,14 @@ class PersonSearch(TwoStageDetector):
     holds ``query_bbox`` (original coordinates) also get
     ``pred_query_feat`` (D,): that box embedded by the retrieval module.
 
-    On the CPU, inference runs the convolutions in the channels-last
-    memory format (NHWC): oneDNN's convolutions are much faster on it (R-50
-    trunk at 900 x 1504 on 2 cores: 3.6 s -> 1.4 s; res5 over 300 RoIs:
-    3.5 s -> 2.6 s) and give the same values up to float rounding. Training
-    and CUDA keep the default layout.
+    On the CPU, inference runs the trunk in the channels-last memory
+    format (NHWC): oneDNN's convolutions are much faster on it (R-50 trunk
+    at 900 x 1504 on 2 cores: 3.6 s -> 1.4 s) and give the same values up
+    to float rounding. The trunk's outputs are handed on in the default
+    layout, because mmcv's CPU RoIAlign kernel reads memory as NCHW
+    (:class:`PersonSearchRoIExtractor` puts its RoI features into
+    channels-last for res5 itself). Training and CUDA keep the default
+    layout.
 
     Args:
         cpu_channels_last (bool): Use the channels-last layout for CPU
@@ -76,8 +79,9 @@ class PersonSearch(TwoStageDetector):
         """
         if (self.cpu_channels_last and not self.training
                 and batch_inputs.device.type == 'cpu'):
-            batch_inputs = batch_inputs.contiguous(
-                memory_format=torch.channels_last)
+            feats = super().extract_feat(
+                batch_inputs.contiguous(memory_format=torch.channels_last))
+            return tuple(feat.contiguous() for feat in feats)
         return super().extract_feat(batch_inputs)
 
     def predict(self,

@@ -119,6 +119,9 @@ def test_cpu_inference_in_channels_last_gives_the_same_outputs(model):
         model.cpu_channels_last = True
         hook.remove()
     assert layouts == [True, False]
+    # any RoI extractor downstream gets the default layout
+    feats = model.extract_feat(torch.randn(1, 3, 64, 96))
+    assert all(feat.is_contiguous() for feat in feats)
     assert len(fast.pred_instances) == len(plain.pred_instances) > 0
     for key in ('bboxes', 'scores', 'reid_feats'):
         torch.testing.assert_close(

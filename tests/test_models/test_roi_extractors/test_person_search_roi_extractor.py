@@ -141,3 +141,23 @@ def test_roi_scale_factor_and_no_rois():
     expected = roi_align(feats[0], scaled, (7, 7), 1 / 16, 2, 'avg', True)
     torch.testing.assert_close(result, expected, atol=1e-5, rtol=1e-5)
     assert extractor(feats, torch.zeros(0, 5)).shape == (0, 8, 7, 7)
+
+
+def test_cpu_inference_hands_back_channels_last():
+    """At CPU inference the RoI features come channels-last (faster res5
+    convolutions) with the values of the training-mode (NCHW) output;
+    without the fast path they keep the default layout."""
+    feat = torch.randn(
+        2, 8, 57, 94, generator=torch.Generator().manual_seed(1))
+    extractor = build()
+    extractor.train()
+    trained = extractor([feat], image_rois())
+    extractor.eval()
+    inferred = extractor([feat], image_rois())
+    assert trained.is_contiguous()
+    assert inferred.is_contiguous(memory_format=torch.channels_last)
+    assert not inferred.is_contiguous()
+    torch.testing.assert_close(inferred, trained)
+    plain = build(cpu_fast_path=False)
+    plain.eval()
+    assert plain([feat], image_rois()).is_contiguous()
