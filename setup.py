@@ -36,7 +36,9 @@ setup(
         # optional features, OpenMMLab style: pip install -e ".[index]"
         deploy=read_requirements('deploy'),
         index=read_requirements('index'),
-        all=read_requirements('deploy') + read_requirements('index'),
+        web=read_requirements('web'),
+        all=read_requirements('deploy') + read_requirements('index') +
+        read_requirements('web'),
     ),
     license='Apache License 2.0',
     zip_safe=False,

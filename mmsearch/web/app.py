@@ -353,12 +353,16 @@ def launch_search_app(app: gr.Blocks,
         server_port=port,
         share=False,
         inbrowser=False,
-        prevent_thread_lock=not block,
-        quiet=quiet,
+        prevent_thread_lock=True,
+        quiet=True,
         ssr_mode=False,
         pwa=False,
         mcp_server=False,
         enable_monitoring=False,
         footer_links=[],
         show_error=True)
+    if not quiet:
+        print(f'Search page: {local_url} (Ctrl+C stops it)', flush=True)
+    if block:
+        app.block_thread()
     return local_url
