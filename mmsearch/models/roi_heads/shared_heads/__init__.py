@@ -1,0 +1,3 @@
+from .backbone_last_stage import BackboneLastStage
+
+__all__ = ['BackboneLastStage']
