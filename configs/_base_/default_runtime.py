@@ -15,7 +15,10 @@ default_hooks = dict(
         save_best='auto',
         rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='DetVisualizationHook'))
+    visualization=dict(type='DetVisualizationHook'),
+    # refuses to train when model.roi_head.num_person_ids is smaller than
+    # the training set's number of identities
+    person_id_check=dict(type='PersonIdCheckHook'))
 
 env_cfg = dict(
     cudnn_benchmark=False,

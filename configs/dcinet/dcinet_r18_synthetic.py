@@ -3,7 +3,6 @@
 # retrieval res5 (ResNet-18 res5: 256 -> 512 channels) and OLP + C2HEP.
 _base_ = ['../inet/inet_r18_synthetic.py']
 
-num_person_ids = 40  # synthetic train split (SyntheticConfig.num_train_ids)
 model = dict(
     roi_head=dict(
         reid_shared_head=dict(
@@ -24,14 +23,11 @@ model = dict(
                 # scratch on CPU a temperature of 10 learns much faster
                 # (quick start: mAP 55.6 vs 21.5 after 350 iterations).
                 scale=10.0,
-                feat_dim=256,
                 loss_weight=1.0),
             dict(
                 type='C2HEPLoss',
-                num_person_ids=num_person_ids,
                 num_hard=10,
                 scale=30.0,
                 momentum=0.5,
-                feat_dim=256,
                 loss_weight=1.0)
         ]))

@@ -6,6 +6,9 @@ _base_ = [
     '../_base_/schedules/schedule_20e.py', '../_base_/default_runtime.py'
 ]
 
+# model.roi_head.num_person_ids: the training identities of the dataset
+model = dict(roi_head=dict(num_person_ids={{_base_.num_person_ids}}))
+
 train_dataloader = dict(batch_size=2)  # image pairs per GPU
 
 # SeqNet's lr 0.003 is for 5 images; 32 images -> 0.003 * 32 / 5 = 0.0192.
@@ -13,7 +16,3 @@ train_dataloader = dict(batch_size=2)  # image pairs per GPU
 # With `--auto-scale-lr` the lr is rescaled to the actual number of pairs.
 optim_wrapper = dict(optimizer=dict(lr=0.0192))
 auto_scale_lr = dict(enable=False, base_batch_size=16)
-
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-test_evaluator = dict(type='PersonSearchMetric')

@@ -3,7 +3,6 @@
 # config; I-Net changes the losses (OLP + HEP) and needs image pairs.
 _base_ = ['../oim/oim_r18_synthetic.py']
 
-num_person_ids = 40  # synthetic train split (SyntheticConfig.num_train_ids)
 model = dict(
     roi_head=dict(
         reid_losses=[
@@ -14,15 +13,12 @@ model = dict(
                 # scratch on CPU a temperature of 10 learns much faster
                 # (quick start: mAP 55.6 vs 21.5 after 350 iterations).
                 scale=10.0,
-                feat_dim=256,
                 loss_weight=1.0),
             dict(
                 type='HEPLoss',
-                num_person_ids=num_person_ids,
                 num_hard=10,
                 pool_size=20,
                 scale=30.0,
-                feat_dim=256,
                 loss_weight=1.0)
         ],
         require_pairs=True))

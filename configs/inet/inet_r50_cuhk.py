@@ -5,10 +5,9 @@ _base_ = [
     '../_base_/schedules/schedule_20e.py', '../_base_/default_runtime.py'
 ]
 
+# model.roi_head.num_person_ids: the training identities of the dataset
+model = dict(roi_head=dict(num_person_ids={{_base_.num_person_ids}}))
+
 train_dataloader = dict(batch_size=2)  # image pairs per GPU
 optim_wrapper = dict(optimizer=dict(lr=0.0192))  # 0.003 x 32 / 5 images
 auto_scale_lr = dict(enable=False, base_batch_size=16)  # in pairs
-
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-test_evaluator = dict(type='PersonSearchMetric')

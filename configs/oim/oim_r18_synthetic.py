@@ -11,7 +11,6 @@ _base_ = [
     '../_base_/schedules/schedule_20e.py', '../_base_/default_runtime.py'
 ]
 
-num_person_ids = 40  # synthetic train split (SyntheticConfig.num_train_ids)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     backbone=dict(
@@ -30,14 +29,14 @@ model = dict(
         bbox_head=dict(
             in_channels=512, roi_feat_size=4, loss_bbox=dict(loss_weight=1.0)),
         reid_head=dict(in_channels=512),
+        # the training identities of the dataset config
+        num_person_ids={{_base_.num_person_ids}},
         reid_losses=[
             dict(
                 type='OIMLoss',
-                num_person_ids=num_person_ids,
                 queue_size=128,
                 momentum=0.5,
                 scale=30,
-                feat_dim=256,
                 loss_weight=1.0)
         ]),
     train_cfg=dict(
@@ -45,9 +44,3 @@ model = dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=200),
         rcnn=dict(sampler=dict(num=32))),
     test_cfg=dict(rpn=dict(nms_pre=1000, max_per_img=100)))
-
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-# The synthetic test split always has TestG50 lists (TestG100 only when it
-# holds more than 100 images).
-test_evaluator = dict(type='PersonSearchMetric', gallery_sizes=(50, ))

@@ -5,6 +5,5 @@ _base_ = [
     '../_base_/schedules/schedule_20e.py', '../_base_/default_runtime.py'
 ]
 
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-test_evaluator = dict(type='PersonSearchMetric')
+# model.roi_head.num_person_ids: the training identities of the dataset
+model = dict(roi_head=dict(num_person_ids={{_base_.num_person_ids}}))

@@ -5,18 +5,16 @@ _base_ = [
     '../_base_/schedules/schedule_18e.py', '../_base_/default_runtime.py'
 ]
 
+# model.roi_head.num_person_ids: the training identities of the dataset;
+# PRW's smaller unlabelled queue (SeqNet: 500)
 model = dict(
-    roi_head=dict(reid_losses=[
-        dict(
-            type='OIMLoss',
-            num_person_ids=483,
-            queue_size=500,
-            momentum=0.5,
-            scale=30,
-            feat_dim=256,
-            loss_weight=1.0)
-    ]))
-
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader={{_base_.query_dataloader}})
-test_evaluator = dict(type='PersonSearchMetric')
+    roi_head=dict(
+        num_person_ids={{_base_.num_person_ids}},
+        reid_losses=[
+            dict(
+                type='OIMLoss',
+                queue_size=500,
+                momentum=0.5,
+                scale=30,
+                loss_weight=1.0)
+        ]))

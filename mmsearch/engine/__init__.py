@@ -1,4 +1,6 @@
 """Runner loops and hooks of mmsearch."""
+from .person_id_check_hook import (PersonIdCheckHook, check_num_person_ids,
+                                   count_train_identities)
 from .person_search_test_loop import (PersonSearchTestLoop,
                                       PersonSearchValLoop,
                                       evaluate_gallery_and_queries,
@@ -6,6 +8,7 @@ from .person_search_test_loop import (PersonSearchTestLoop,
                                       search_metrics_first)
 
 __all__ = [
+    'PersonIdCheckHook', 'check_num_person_ids', 'count_train_identities',
     'PersonSearchTestLoop', 'PersonSearchValLoop',
     'evaluate_gallery_and_queries', 'query_dataloader_cfg',
     'search_metrics_first'

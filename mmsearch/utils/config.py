@@ -24,6 +24,16 @@ RUNTIME_KEYS = frozenset({
     'log_processor', 'default_hooks'
 })
 
+# Top-level variables of the method configs and the one key that uses each:
+# the re-ID losses take feat_dim from the embedding head's embed_dim and
+# num_person_ids from the RoI head's (which the configs copy from the
+# dataset config's num_person_ids). Other keys may hold the same number by
+# chance (256 channels), so these are named rather than found by value.
+VARIABLE_USES = {
+    'num_person_ids': 'model.roi_head.num_person_ids',
+    'embed_dim': 'model.roi_head.reid_head.embed_dim',
+}
+
 
 def dataloader_paths(cfg: Mapping) -> List[Tuple[str, Mapping]]:
     """The dataloader configs of a run, with their dotted paths.
@@ -102,6 +112,16 @@ def set_data_root(cfg: Config, data_root: str) -> List[str]:
     return changed
 
 
+def _has_path(cfg: Mapping, path: str) -> bool:
+    """Whether the dotted ``path`` of mapping keys exists in ``cfg``."""
+    node = dict(cfg.items())  # a Config is not a Mapping
+    for key in path.split('.'):
+        if not isinstance(node, Mapping) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
 def _paths_holding(value: Any, tree: Any, path: str = '') -> Iterator[str]:
     """Dotted paths in ``tree`` whose value equals ``value``."""
     if isinstance(tree, Mapping):
@@ -154,7 +174,10 @@ def check_cfg_options(cfg: Config,
         if isinstance(value, Mapping):
             continue
         copies = []
-        if value is not None and not isinstance(value, bool):
+        by_value = True
+        if name in VARIABLE_USES and _has_path(cfg, VARIABLE_USES[name]):
+            copies, by_value = [VARIABLE_USES[name]], False
+        elif value is not None and not isinstance(value, bool):
             rest = {k: v for k, v in cfg.items() if k != name}
             copies = list(_paths_holding(value, rest))
         if name == 'data_root' and data_root_option:
@@ -165,9 +188,16 @@ def check_cfg_options(cfg: Config,
                 f'{path}={cfg_options[full_key]}' for path in copies[:2])
         else:
             advice = 'nothing reads it; override the keys that use it'
-        where = (f'it was copied into {", ".join(copies[:5])}'
-                 f'{" ..." if len(copies) > 5 else ""} when the file was '
-                 'read' if copies else 'no setting reads it at run time')
+        listed = (f'{", ".join(copies[:5])}'
+                  f'{" ..." if len(copies) > 5 else ""}')
+        if not copies:
+            where = 'no setting reads it at run time'
+        elif by_value and isinstance(value, (int, float)):
+            # a number may equal an unrelated setting
+            where = (f'it was copied where it is used when the file was '
+                     f'read; the settings that hold its value are {listed}')
+        else:
+            where = f'it was copied into {listed} when the file was read'
         problems.append(f'{full_key}: {name} is a variable of the config '
                         f'file and {where}; {advice}.')
     if problems:

@@ -96,8 +96,7 @@ def test_full_size_config_is_r50_dcinet_at_900x1500(tmp_path):
     assert cfg.model.backbone.depth == 50 and cfg.model.backbone.init_cfg \
         is None
     assert cfg.model.roi_head.reid_shared_head.init_cfg is None
-    assert [loss.get('num_person_ids') for loss in
-            cfg.model.roi_head.reid_losses] == [None, 8]
+    assert cfg.model.roi_head.num_person_ids == 8
     resize = cfg.train_dataloader.dataset.dataset.pipeline[2]
     assert resize.type == 'Resize' and tuple(resize.scale) == (1500, 900)
     assert cfg.train_dataloader.batch_size == 2  # pairs: 4 images

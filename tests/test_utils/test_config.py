@@ -4,6 +4,7 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from mmsearch.registry import MODELS
 from mmsearch.utils import check_cfg_options, set_data_root
 from mmsearch.utils.config import dataloader_paths
 
@@ -84,12 +85,28 @@ def test_overriding_data_root_or_num_person_ids_is_refused():
             r'and it was copied into .*test_dataloader\.dataset\.data_root'
             r'.*use --data-root /x/ instead'):
         check_cfg_options(cfg, {'data_root': '/x/'})
+    # the RoI head's num_person_ids, which the losses take theirs from
     with pytest.raises(
             ValueError,
             match=r'num_person_ids: .* copied into model\.roi_head\.'
-            r'reid_losses\.1\.num_person_ids.*override those keys instead, '
-            r'e\.g\. model\.roi_head\.reid_losses\.1\.num_person_ids=7'):
+            r'num_person_ids when .*override those keys instead, '
+            r'e\.g\. model\.roi_head\.num_person_ids=7\.$'):
         check_cfg_options(cfg, {'num_person_ids': 7})
+    # embed_dim: the embedding head's, not every other 256 of the config
+    with pytest.raises(
+            ValueError,
+            match=r'embed_dim: .* copied into model\.roi_head\.reid_head\.'
+            r'embed_dim when .* e\.g\. model\.roi_head\.reid_head\.'
+            r'embed_dim=128\.$'):
+        check_cfg_options(cfg, {'embed_dim': 128})
+    # another number: the settings holding its value are listed as such,
+    # not claimed to be copies
+    cfg.merge_from_dict({'num_hard': 10})
+    with pytest.raises(
+            ValueError,
+            match=r'num_hard: .* the settings that hold its value are '
+            r'.*model\.roi_head\.reid_losses\.1\.num_hard'):
+        check_cfg_options(cfg, {'num_hard': 3})
     # without a data-root option (the search API) the keys are advised
     with pytest.raises(ValueError, match=r'override those keys instead'):
         check_cfg_options(cfg, {'data_root': '/x/'}, data_root_option=None)
@@ -103,10 +120,26 @@ def test_overrides_that_take_effect_pass():
     check_cfg_options(
         cfg, {
             'train_cfg.max_iters': 3,
-            'model.roi_head.reid_losses.1.num_person_ids': 7,
+            'model.roi_head.num_person_ids': 7,
+            'model.roi_head.reid_head.embed_dim': 128,
             'load_from': 'a.pth',
             'work_dir': 'w',
             'resume': True,
             'new_key': 1,
         })
     check_cfg_options(cfg, None)
+
+
+def test_the_head_keys_reach_the_losses():
+    """The one key each to override: the losses follow when built."""
+    cfg = Config.fromfile(DCINET_R18)
+    cfg.merge_from_dict({
+        'model.roi_head.num_person_ids': 7,
+        'model.roi_head.reid_head.embed_dim': 64
+    })
+    head_cfg = dict(cfg.model.roi_head, train_cfg=None, test_cfg=None)
+    head = MODELS.build(head_cfg)
+    assert [(type(loss).__name__, loss.feat_dim, loss.num_person_ids)
+            for loss in head.reid_losses] == [('OLPLoss', 64, None),
+                                              ('C2HEPLoss', 64, 7)]
+    assert tuple(head.reid_losses[1].centres.table.shape) == (7, 64)

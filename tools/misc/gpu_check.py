@@ -205,9 +205,8 @@ def write_config(base: str, data_root: str, image_size, iters: int,
     model.backbone.frozen_stages = -1
     cfg.optim_wrapper.optimizer.lr = 0.003
     cfg.optim_wrapper.clip_grad = dict(max_norm=10.0)
-    for loss in model.roi_head.reid_losses:
-        if 'num_person_ids' in loss:
-            loss.num_person_ids = num_person_ids
+    # the re-ID losses take it from the RoI head
+    model.roi_head.num_person_ids = num_person_ids
     resize = dict(type='Resize', scale=tuple(image_size), keep_ratio=True)
     train_pipeline = [
         dict(type='LoadImageFromFile'),

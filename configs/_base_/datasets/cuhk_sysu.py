@@ -9,6 +9,9 @@
 dataset_type = 'CUHKSYSUDataset'
 data_root = 'data/cuhk_sysu/'
 backend_args = None
+# Labelled training identities (the persons of Train.mat): the method configs set
+# model.roi_head.num_person_ids to it (lookup tables, class centres).
+num_person_ids = 5532
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
@@ -65,3 +68,8 @@ query_dataloader = dict(
 # the schedule) on the test split, with the test metric.
 val_dataloader = test_dataloader
 val_evaluator = dict(type='PersonSearchMetric')
+# Testing: detections and embeddings on the gallery split, then the query
+# split, searched with the dataset's protocol.
+test_cfg = dict(
+    type='PersonSearchTestLoop', query_dataloader=query_dataloader)
+test_evaluator = val_evaluator

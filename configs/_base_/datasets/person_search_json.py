@@ -3,8 +3,8 @@
 #   images/...                 the scene images (file_name is relative here)
 #   annotations/train.json     images + boxes with person_id (-1 unlabelled)
 #   annotations/test.json      images + boxes + queries (+ gallery lists)
-# The loss's num_person_ids = the labelled identities of train.json (printed
-# by check_dataset.py). With gallery lists the metric reports the CUHK-SYSU
+# num_person_ids = the labelled identities of train.json (printed by
+# check_dataset.py): set it below. With gallery lists the metric reports the CUHK-SYSU
 # keys (cuhk/mAP@<list name>: set gallery_sizes to names the file has),
 # without them the PRW ones (prw/mAP; multiview=False for one camera).
 dataset_type = 'PersonSearchJSONDataset'
@@ -13,6 +13,9 @@ train_ann_file = 'annotations/train.json'
 test_ann_file = 'annotations/test.json'
 data_prefix = dict(img='images/')
 backend_args = None
+# Labelled training identities of train.json: the method configs set
+# model.roi_head.num_person_ids to it (None: the model refuses to build).
+num_person_ids = None
 
 train_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
@@ -67,3 +70,6 @@ query_dataloader = dict(
     test_dataloader, dataset=dict(test_dataloader['dataset'], split='query'))
 val_dataloader = test_dataloader
 val_evaluator = dict(type='PersonSearchMetric')
+test_cfg = dict(
+    type='PersonSearchTestLoop', query_dataloader=query_dataloader)
+test_evaluator = val_evaluator

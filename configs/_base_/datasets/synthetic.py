@@ -4,6 +4,7 @@
 _base_ = './cuhk_sysu.py'
 
 data_root = 'data/synthetic/'
+num_person_ids = 40  # SyntheticConfig.num_train_ids of the generator
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -35,3 +36,5 @@ query_dataloader = dict(
     dataset=dict(data_root=data_root, gallery_size=50, pipeline=test_pipeline))
 val_dataloader = test_dataloader
 val_evaluator = dict(gallery_sizes=(50, ))  # logs cuhk/mAP@50
+test_cfg = dict(query_dataloader=query_dataloader)
+test_evaluator = val_evaluator

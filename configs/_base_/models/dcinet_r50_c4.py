@@ -4,8 +4,6 @@
 _base_ = './inet_r50_c4.py'
 
 norm_cfg = dict(type='BN', requires_grad=False)
-embed_dim = 256
-num_person_ids = 5532  # CUHK-SYSU training identities (PRW: 483)
 
 model = dict(
     roi_head=dict(
@@ -25,14 +23,11 @@ model = dict(
                 type='OLPLoss',
                 queue_size=None,  # 4 x labelled RoIs per batch
                 scale=1.0,
-                feat_dim=embed_dim,
                 loss_weight=1.0),
             dict(
                 type='C2HEPLoss',
-                num_person_ids=num_person_ids,
                 num_hard=20,
                 scale=30.0,
                 momentum=0.5,
-                feat_dim=embed_dim,
                 loss_weight=1.0)
         ]))

@@ -2,9 +2,6 @@
 # one res5 shared by detection and re-ID, OLP + HEP losses.
 _base_ = './oim_r50_c4.py'
 
-embed_dim = 256
-num_person_ids = 5532  # CUHK-SYSU training identities (PRW: 483)
-
 model = dict(
     roi_head=dict(
         reid_losses=[
@@ -12,15 +9,12 @@ model = dict(
                 type='OLPLoss',
                 queue_size=None,  # 4 x labelled RoIs per batch
                 scale=1.0,
-                feat_dim=embed_dim,
                 loss_weight=1.0),
             dict(
                 type='HEPLoss',
-                num_person_ids=num_person_ids,
                 num_hard=20,
                 pool_size=100,
                 scale=30.0,
-                feat_dim=embed_dim,
                 loss_weight=1.0)
         ],
         require_pairs=True))

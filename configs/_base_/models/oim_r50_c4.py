@@ -2,9 +2,11 @@
 # ResNet-50 trunk up to stride 16 (res2-res4), RPN, RoIAlign 14x14 on C4,
 # res5 as the RoI head shared by detection and re-ID, OIM loss.
 # Settings follow SeqNet's public defaults (docs/en/methods.md).
+# The re-ID losses take feat_dim from reid_head.embed_dim and num_person_ids
+# from roi_head.num_person_ids, which each method config sets from its
+# dataset config (`num_person_ids`); a value written in a loss wins.
 norm_cfg = dict(type='BN', requires_grad=False)  # frozen BN everywhere
 embed_dim = 256
-num_person_ids = 5532  # CUHK-SYSU training identities (PRW: 483)
 
 model = dict(
     type='PersonSearch',
@@ -96,11 +98,9 @@ model = dict(
         reid_losses=[
             dict(
                 type='OIMLoss',
-                num_person_ids=num_person_ids,
                 queue_size=5000,
                 momentum=0.5,
                 scale=30,
-                feat_dim=embed_dim,
                 loss_weight=1.0)
         ],
         require_pairs=False),

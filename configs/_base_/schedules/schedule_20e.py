@@ -5,7 +5,8 @@
 # of the dataset config) every 4 epochs: after epochs 4, 8, 12, 16 and 20.
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20, val_interval=4)
 val_cfg = dict(type='PersonSearchValLoop')
-test_cfg = dict(type='TestLoop')
+# test_cfg (PersonSearchTestLoop with the query split) is in the dataset
+# configs, next to the query dataloader it reads.
 
 param_scheduler = [
     dict(

@@ -1,5 +1,6 @@
 """The RoI head of person search: detection plus re-ID embedding."""
-from typing import List, Tuple
+import inspect
+from typing import List, Optional, Tuple
 
 import torch
 from mmdet.models.roi_heads import StandardRoIHead
@@ -46,7 +47,38 @@ def check_pair_batch(batch_data_samples: SampleList) -> None:
                 f'pair_position={pair_position}.')
 
 
-def build_reid_loss(loss_cfg: ConfigType, index: int) -> BaseReIDLoss:
+def init_parameter(cls: type, name: str) -> Optional[inspect.Parameter]:
+    """The ``__init__`` parameter ``name`` of ``cls``, through ``**kwargs``.
+
+    A subclass whose ``__init__`` forwards ``**kwargs`` to its parent takes
+    the parent's parameters too: the MRO is walked while ``**kwargs`` is
+    there.
+
+    Args:
+        cls (type): The class.
+        name (str): The parameter name.
+
+    Returns:
+        inspect.Parameter | None: The parameter, None if ``cls`` does not
+        take it.
+    """
+    for klass in cls.__mro__:
+        if '__init__' not in vars(klass):
+            continue
+        try:
+            params = inspect.signature(vars(klass)['__init__']).parameters
+        except (TypeError, ValueError):  # builtins
+            return None
+        if name in params:
+            return params[name]
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            return None
+    return None
+
+
+def build_reid_loss(loss_cfg: ConfigType,
+                    index: int,
+                    default_args: Optional[dict] = None) -> BaseReIDLoss:
     """Build ``reid_losses[index]`` and check that it is a re-ID loss.
 
     A re-ID loss is called as ``loss(reid_feats, person_ids,
@@ -55,20 +87,47 @@ def build_reid_loss(loss_cfg: ConfigType, index: int) -> BaseReIDLoss:
     ``mmdet.CrossEntropyLoss``) would build and then fail at the first
     training iteration.
 
+    ``default_args`` fill the keys the loss config leaves out, as mmdet
+    builds sub-modules: only those the loss class takes (``OLPLoss`` takes
+    ``feat_dim`` but no ``num_person_ids``), and a value written in the
+    loss config wins. A default of None is no default.
+
     Args:
         loss_cfg (dict): The loss config.
         index (int): Its position in ``reid_losses`` (for the message).
+        default_args (dict, optional): e.g. ``dict(feat_dim=256,
+            num_person_ids=5532)``.
 
     Returns:
         BaseReIDLoss: The built loss.
 
     Raises:
+        ValueError: If the loss needs ``num_person_ids`` and neither its
+            config nor ``default_args`` gives it.
         TypeError: If the built module is not a re-ID loss.
     """
-    loss = MODELS.build(loss_cfg)
+    loss_type = (
+        loss_cfg.get('type') if isinstance(loss_cfg, dict) else loss_cfg)
+    loss_cls = MODELS.get(loss_type) if isinstance(loss_type,
+                                                   str) else loss_type
+    defaults = {}
+    if isinstance(loss_cls, type) and isinstance(loss_cfg, dict):
+        for name, value in (default_args or {}).items():
+            param = init_parameter(loss_cls, name)
+            if param is None or name in loss_cfg:
+                continue
+            if value is not None:
+                defaults[name] = value
+            elif param.default is param.empty:
+                raise ValueError(
+                    f'PersonSearchRoIHead: reid_losses[{index}] '
+                    f'({loss_cls.__name__}) needs `{name}` and the config '
+                    f'gives none: set model.roi_head.{name} (for '
+                    'num_person_ids: the number of labelled training '
+                    'identities, which the dataset configs define as '
+                    '`num_person_ids`), or the loss\'s own key.')
+    loss = MODELS.build(loss_cfg, default_args=defaults or None)
     if not isinstance(loss, BaseReIDLoss):
-        loss_type = (
-            loss_cfg.get('type') if isinstance(loss_cfg, dict) else loss_cfg)
         raise TypeError(
             f'PersonSearchRoIHead: reid_losses[{index}] has type '
             f'{loss_type!r} ({type(loss).__module__}.{type(loss).__name__}), '
@@ -109,7 +168,16 @@ class PersonSearchRoIHead(StandardRoIHead):
         reid_losses (list[dict]): Configs of the re-ID losses (subclasses of
             :class:`~mmsearch.models.losses.BaseReIDLoss`), each called
             as ``loss(reid_feats, person_ids, image_indices)`` and named by
-            its ``loss_name``.
+            its ``loss_name``. Each is built with the default arguments
+            ``feat_dim`` = ``reid_head``'s ``embed_dim`` and
+            ``num_person_ids`` (below), for the losses that take them; a
+            value written in a loss config wins.
+        num_person_ids (int, optional): Number of labelled training
+            identities (ids 0..K-1), which sizes the lookup tables, class
+            centres and classifier weights of the losses that take it. The
+            method configs copy it from the dataset config's
+            ``num_person_ids``. Defaults to None (then every loss that
+            needs it must set it).
         reid_shared_head (dict, optional): Config of a separate res5 for
             the retrieval module (DC-I-Net). None shares ``shared_head``.
             Defaults to None.
@@ -123,6 +191,7 @@ class PersonSearchRoIHead(StandardRoIHead):
     def __init__(self,
                  reid_head: ConfigType,
                  reid_losses: List[ConfigType],
+                 num_person_ids: Optional[int] = None,
                  reid_shared_head: OptConfigType = None,
                  require_pairs: bool = False,
                  **kwargs) -> None:
@@ -137,9 +206,21 @@ class PersonSearchRoIHead(StandardRoIHead):
         if reid_shared_head is not None:
             self.reid_shared_head = MODELS.build(reid_shared_head)
         self.reid_head = MODELS.build(reid_head)
+        self.num_person_ids = num_person_ids
+        embed_dim = getattr(self.reid_head, 'embed_dim', None)
         self.reid_losses = nn.ModuleList(
-            build_reid_loss(loss_cfg, i)
+            build_reid_loss(
+                loss_cfg, i,
+                dict(feat_dim=embed_dim, num_person_ids=num_person_ids))
             for i, loss_cfg in enumerate(reid_losses))
+        for i, loss in enumerate(self.reid_losses):
+            if embed_dim is not None and loss.feat_dim != embed_dim:
+                raise ValueError(
+                    f'PersonSearchRoIHead: reid_losses[{i}] '
+                    f'({type(loss).__name__}) has feat_dim={loss.feat_dim} '
+                    f'but reid_head embeds to embed_dim={embed_dim}: drop '
+                    'feat_dim from the loss config (it defaults to the '
+                    'embedding size) or make the two equal.')
         self.require_pairs = require_pairs
 
     @property

@@ -107,3 +107,38 @@ def test_a_detection_loss_in_reid_losses_is_refused_at_build_time():
     message = str(error.value)
     assert "reid_losses[1] has type 'mmdet.CrossEntropyLoss'" in message
     assert 'BaseReIDLoss' in message and 'OIMLoss' in message
+
+
+def _head_losses(roi_head_cfg):
+    head = build_model(dict(roi_head_cfg, train_cfg=None, test_cfg=None))
+    return [(type(loss).__name__, loss.feat_dim, loss.num_person_ids)
+            for loss in head.reid_losses]
+
+
+def test_losses_take_feat_dim_and_num_person_ids_from_the_head():
+    cfg = synthetic_model_cfg('dcinet').roi_head
+    cfg.num_person_ids = 9
+    cfg.reid_head.embed_dim = 32
+    # OLPLoss has no num_person_ids: it is given only feat_dim
+    assert _head_losses(cfg) == [('OLPLoss', 32, None), ('C2HEPLoss', 32, 9)]
+    # a value written in the loss config wins
+    cfg.reid_losses[1].num_person_ids = 12
+    assert _head_losses(cfg) == [('OLPLoss', 32, None),
+                                 ('C2HEPLoss', 32, 12)]
+
+
+def test_missing_num_person_ids_or_a_wrong_feat_dim_is_refused():
+    cfg = synthetic_model_cfg('inet').roi_head
+    cfg.num_person_ids = None
+    with pytest.raises(
+            ValueError,
+            match=r'reid_losses\[1\] \(HEPLoss\) needs `num_person_ids`.*'
+            r'model\.roi_head\.num_person_ids'):
+        _head_losses(cfg)
+    cfg.num_person_ids = 5
+    cfg.reid_losses[0].feat_dim = 128
+    with pytest.raises(
+            ValueError,
+            match=r'reid_losses\[0\] \(OLPLoss\) has feat_dim=128 but '
+            r'reid_head embeds to embed_dim=256'):
+        _head_losses(cfg)
