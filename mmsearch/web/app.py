@@ -214,6 +214,7 @@ def _layout(page: SearchPage, examples: List[str],
             with gr.Column(scale=1):
                 query = gr.Image(
                     type='filepath',
+                    image_mode=None,  # the file as given, not re-encoded
                     label='Query image (upload, or pick an example)',
                     sources=['upload', 'clipboard'],
                     elem_id='query-image')
