@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 # family -> (tiny backbone config, trunk channels, last-stage channels)
 TINY_BACKBONES = dict(
-    resnet=(dict(type='ResNet', depth=18, init_cfg=None), 256, 512),
+    resnet=(dict(type='ResNet', depth=18, base_channels=16), 64, 128),
     swin=(dict(type='SwinTransformer',
                embed_dims=16,
                depths=(1, 1, 2, 1),
