@@ -1,4 +1,5 @@
-"""The person-search detector: Faster R-CNN C4 with a re-ID branch."""
+"""The person-search detector: Faster R-CNN (C4 or with a neck) with a
+re-ID branch."""
 from typing import List, Sequence, Tuple
 
 import torch
@@ -38,10 +39,19 @@ def boxes_to_input_coords(boxes: Tensor | Sequence[float],
 class PersonSearch(TwoStageDetector):
     """Person search: detect every person and embed each for retrieval.
 
-    A Faster R-CNN C4 detector (trunk up to stride 16, RPN, RoIAlign, res5
-    RoI head) whose RoI head, :class:`PersonSearchRoIHead`, also embeds
-    RoIs. One class covers OIM, I-Net (shared res5) and DC-I-Net (separate
-    detection and retrieval res5), chosen by the RoI head config.
+    A Faster R-CNN detector whose RoI head, :class:`PersonSearchRoIHead`,
+    also embeds RoIs, in one of two forms chosen by the config:
+
+    - C4 (the default of person search): trunk up to stride 16, RPN and
+      RoIAlign on that map, the backbone's last stage (res5) as RoI head;
+    - neck (``neck``, e.g. mmdet's FPN): every level feeds the RPN and a
+      multi-level RoIAlign (:class:`PersonSearchRoIExtractor` with several
+      ``featmap_strides``), and small heads run on the RoI features; for
+      backbones without a stage to run on RoIs (a plain ViT with several
+      ``out_indices``).
+
+    One class covers OIM, I-Net (detection and retrieval share the RoI
+    module) and DC-I-Net (separate detection and retrieval modules).
 
     ``predict`` returns per image ``pred_instances`` with ``bboxes``
     (original image coordinates with ``rescale=True``), ``scores``,

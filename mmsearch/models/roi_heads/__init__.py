@@ -1,10 +1,14 @@
-from .bbox_heads import PersonSearchBBoxHead
+from .bbox_heads import (FP32PredictMixin, PersonSearchBBoxHead,
+                         PersonSearchConvFCBBoxHead,
+                         PersonSearchShared2FCBBoxHead)
 from .embedding_head import ReIDEmbeddingHead
 from .person_search_roi_head import PersonSearchRoIHead
 from .resnext_layer import ResNeXtLayer
+from .roi_conv_head import RoIConvHead
 from .shared_heads import BackboneLastStage
 
 __all__ = [
-    'BackboneLastStage', 'PersonSearchBBoxHead', 'PersonSearchRoIHead',
-    'ReIDEmbeddingHead', 'ResNeXtLayer'
+    'BackboneLastStage', 'FP32PredictMixin', 'PersonSearchBBoxHead',
+    'PersonSearchConvFCBBoxHead', 'PersonSearchShared2FCBBoxHead',
+    'PersonSearchRoIHead', 'ReIDEmbeddingHead', 'ResNeXtLayer', 'RoIConvHead'
 ]

@@ -143,16 +143,28 @@ def build_reid_loss(loss_cfg: ConfigType,
 class PersonSearchRoIHead(StandardRoIHead):
     """RoI head with a detection module and a retrieval module.
 
-    The detection module is mmdet's C4 head: ``shared_head`` (res5) then
-    ``bbox_head`` (person/background classification and box regression).
-    The retrieval module maps RoIAlign features to unit-norm embeddings:
-    a res5 stage then ``reid_head`` (pooling, linear, BN1d, L2 norm).
+    The detection module is ``shared_head`` (optional) then ``bbox_head``
+    (person/background classification and box regression); the retrieval
+    module maps RoIAlign features to unit-norm embeddings: a module on the
+    RoI features then ``reid_head`` (pooling, linear, BN1d, L2 norm).
 
-    - I-Net / OIM (``reid_shared_head=None``): the retrieval module reuses
-      the detection res5 (one set of weights for both tasks).
-    - DC-I-Net (``reid_shared_head`` a config): the retrieval module builds
-      its own res5, so detection and retrieval share only the trunk and the
-      RPN.
+    - C4 route: ``shared_head`` is the backbone's last stage (res5) on
+      14 x 14 RoIs from the stride-16 trunk, ``bbox_head`` pools and
+      classifies.
+    - Neck route: RoIs pooled from several neck levels (FPN, mmdet's
+      finest-scale level mapping); no backbone stage follows, so
+      ``bbox_head`` is e.g. :class:`PersonSearchShared2FCBBoxHead` on the
+      RoI features, with or without a small ``shared_head``
+      (:class:`RoIConvHead`).
+
+    Which module the retrieval uses:
+
+    - I-Net / OIM (``reid_shared_head=None``): the detection module's
+      ``shared_head`` (one set of weights for both tasks), or the RoI
+      features themselves when there is no ``shared_head``.
+    - DC-I-Net (``reid_shared_head`` a config): its own module (a res5 copy
+      in the C4 route, e.g. a :class:`RoIConvHead` in the neck route), so
+      detection and retrieval share only the trunk, neck and RPN.
 
     In training the re-ID losses see the embeddings of the sampled positive
     RoIs (IoU >= the assigner's ``pos_iou_thr`` with a gt person, the gt
@@ -178,14 +190,14 @@ class PersonSearchRoIHead(StandardRoIHead):
             method configs copy it from the dataset config's
             ``num_person_ids``. Defaults to None (then every loss that
             needs it must set it).
-        reid_shared_head (dict, optional): Config of a separate res5 for
-            the retrieval module (DC-I-Net). None shares ``shared_head``.
-            Defaults to None.
+        reid_shared_head (dict, optional): Config of the retrieval
+            module's own RoI module (DC-I-Net). None shares ``shared_head``
+            (or, without one, uses the RoI features). Defaults to None.
         require_pairs (bool): Whether the losses need Siamese pairs (images
             ``2k``, ``2k + 1``); the batch is then checked. Defaults to
             False.
-        **kwargs: Arguments of :class:`StandardRoIHead` (``shared_head`` is
-            required).
+        **kwargs: Arguments of :class:`StandardRoIHead` (``shared_head``
+            optional).
     """
 
     def __init__(self,
@@ -196,9 +208,6 @@ class PersonSearchRoIHead(StandardRoIHead):
                  require_pairs: bool = False,
                  **kwargs) -> None:
         super().__init__(**kwargs)
-        if not self.with_shared_head:
-            raise ValueError('PersonSearchRoIHead needs `shared_head` (the '
-                             'res5 stage of the C4 detector).')
         if not isinstance(reid_losses, (list, tuple)) or not reid_losses:
             raise ValueError('PersonSearchRoIHead: `reid_losses` must be a '
                              f'non-empty list of loss configs, got '
@@ -225,14 +234,25 @@ class PersonSearchRoIHead(StandardRoIHead):
 
     @property
     def with_separate_reid_module(self) -> bool:
-        """bool: whether retrieval has its own res5 (DC-I-Net)."""
+        """bool: whether retrieval has its own RoI module (DC-I-Net)."""
         return getattr(self, 'reid_shared_head', None) is not None
+
+    @property
+    def reid_roi_module(self) -> nn.Module:
+        """nn.Module: what the retrieval runs on the RoI features before
+        ``reid_head``: ``reid_shared_head``, else ``shared_head``, else
+        nothing (``nn.Identity``)."""
+        if self.with_separate_reid_module:
+            return self.reid_shared_head
+        if self.with_shared_head:
+            return self.shared_head
+        return nn.Identity()
 
     def _reid_forward(self, x: Tuple[Tensor], rois: Tensor) -> Tensor:
         """Embed RoIs through the retrieval module.
 
         Args:
-            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            x (tuple[Tensor]): Trunk or neck features, each (B, C, H, W).
             rois (Tensor): RoIs (n, 5) as (image index, x1, y1, x2, y2) in
                 the coordinates of the network input.
 
@@ -241,17 +261,14 @@ class PersonSearchRoIHead(StandardRoIHead):
         """
         roi_feats = self.bbox_roi_extractor(
             x[:self.bbox_roi_extractor.num_inputs], rois)
-        res5 = (
-            self.reid_shared_head
-            if self.with_separate_reid_module else self.shared_head)
-        return self.reid_head(res5(roi_feats))
+        return self.reid_head(self.reid_roi_module(roi_feats))
 
     def loss(self, x: Tuple[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> dict:
         """Detection and re-ID losses of a batch.
 
         Args:
-            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            x (tuple[Tensor]): Trunk or neck features, each (B, C, H, W).
             rpn_results_list (list[InstanceData]): Proposals per image.
             batch_data_samples (list[DetDataSample]): The batch; each
                 ``gt_instances`` must hold ``person_ids``.
@@ -302,11 +319,12 @@ class PersonSearchRoIHead(StandardRoIHead):
         """Re-ID losses on the positive sampled RoIs.
 
         Args:
-            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            x (tuple[Tensor]): Trunk or neck features, each (B, C, H, W).
             sampling_results (list[SamplingResult]): Per image, positives
                 first then negatives (the order of ``bbox_feats``).
-            bbox_feats (Tensor): Detection res5 output of all sampled RoIs,
-                shape (sum_i n_i, C, h, w); reused when res5 is shared.
+            bbox_feats (Tensor): Detection ``shared_head`` output (the RoI
+                features without one) of all sampled RoIs, shape
+                (sum_i n_i, C, h, w); reused when retrieval shares it.
             batch_gt_instances (list[InstanceData]): Per image gts with
                 ``person_ids`` (LongTensor, -1 unlabelled).
 
@@ -344,7 +362,7 @@ class PersonSearchRoIHead(StandardRoIHead):
         """Embed given boxes through the retrieval module.
 
         Args:
-            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            x (tuple[Tensor]): Trunk or neck features, each (B, C, H, W).
             boxes_list (list[Tensor]): Per image, boxes (n_i, 4) as
                 (x1, y1, x2, y2) in network-input coordinates (Tensor or
                 mmdet box type).
@@ -374,7 +392,7 @@ class PersonSearchRoIHead(StandardRoIHead):
         there, then (``rescale``) divided by the metainfo ``scale_factor``.
 
         Args:
-            x (tuple[Tensor]): Trunk features, each (B, C, H, W).
+            x (tuple[Tensor]): Trunk or neck features, each (B, C, H, W).
             rpn_results_list (list[InstanceData]): Proposals per image.
             batch_data_samples (list[DetDataSample]): The batch.
             rescale (bool): Return boxes in original image coordinates.

@@ -1,3 +1,9 @@
-from .person_search_bbox_head import PersonSearchBBoxHead
+from .person_search_bbox_head import (FP32PredictMixin,
+                                      PersonSearchBBoxHead,
+                                      PersonSearchConvFCBBoxHead,
+                                      PersonSearchShared2FCBBoxHead)
 
-__all__ = ['PersonSearchBBoxHead']
+__all__ = [
+    'FP32PredictMixin', 'PersonSearchBBoxHead', 'PersonSearchConvFCBBoxHead',
+    'PersonSearchShared2FCBBoxHead'
+]

@@ -1,7 +1,8 @@
-"""Box head whose detections are decoded and NMS'ed in fp32."""
+"""Box heads whose detections are decoded and NMS'ed in fp32."""
 from typing import List, Optional, Tuple
 
-from mmdet.models.roi_heads.bbox_heads import BBoxHead
+from mmdet.models.roi_heads.bbox_heads import (BBoxHead, ConvFCBBoxHead,
+                                               Shared2FCBBoxHead)
 from mmdet.utils import InstanceList
 from mmengine.config import ConfigDict
 from torch import Tensor
@@ -10,17 +11,14 @@ from mmsearch.registry import MODELS
 from ...utils import autocast_disabled, to_fp32
 
 
-@MODELS.register_module()
-class PersonSearchBBoxHead(BBoxHead):
-    """mmdet's :class:`~mmdet.models.roi_heads.BBoxHead` with fp32 results.
+class FP32PredictMixin:
+    """Post-processing of an mmdet box head in fp32.
 
     The layers run in whatever precision autocast chooses; the
     post-processing (softmax, box decoding, NMS) runs with autocast
     disabled on fp32 RoIs, scores and deltas, so mmcv's NMS gets the fp32
     boxes it requires and the detections are fp32 whatever the autocast
-    dtype.
-
-    Args: as :class:`~mmdet.models.roi_heads.BBoxHead`.
+    dtype. Put it before the mmdet head in the bases.
     """
 
     def predict_by_feat(self,
@@ -48,3 +46,33 @@ class PersonSearchBBoxHead(BBoxHead):
                 batch_img_metas=batch_img_metas,
                 rcnn_test_cfg=rcnn_test_cfg,
                 rescale=rescale)
+
+
+@MODELS.register_module()
+class PersonSearchBBoxHead(FP32PredictMixin, BBoxHead):
+    """mmdet's :class:`~mmdet.models.roi_heads.BBoxHead` with fp32 results
+    (:class:`FP32PredictMixin`): the C4 head after res5 (average pooling,
+    one linear layer per task).
+
+    Args: as :class:`~mmdet.models.roi_heads.BBoxHead`.
+    """
+
+
+@MODELS.register_module()
+class PersonSearchConvFCBBoxHead(FP32PredictMixin, ConvFCBBoxHead):
+    """mmdet's :class:`~mmdet.models.roi_heads.ConvFCBBoxHead` with fp32
+    results (:class:`FP32PredictMixin`): convolutions and FCs on the RoI
+    features, the detection module of the neck (FPN) route.
+
+    Args: as :class:`~mmdet.models.roi_heads.ConvFCBBoxHead`.
+    """
+
+
+@MODELS.register_module()
+class PersonSearchShared2FCBBoxHead(FP32PredictMixin, Shared2FCBBoxHead):
+    """mmdet's :class:`~mmdet.models.roi_heads.Shared2FCBBoxHead` (two
+    shared FCs, Faster R-CNN FPN's box head) with fp32 results
+    (:class:`FP32PredictMixin`).
+
+    Args: as :class:`~mmdet.models.roi_heads.Shared2FCBBoxHead`.
+    """
