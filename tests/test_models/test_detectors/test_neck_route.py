@@ -54,6 +54,16 @@ def tiny_fpn_cfg(method: str) -> Config:
     return model
 
 
+def build_extractor(type_name: str, channels: int) -> torch.nn.Module:
+    """A 7 x 7 RoIAlign extractor over the four FPN levels."""
+    return MODELS.build(
+        dict(
+            type=type_name,
+            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
+            out_channels=channels,
+            featmap_strides=STRIDES))
+
+
 def grads_reached(module: torch.nn.Module) -> bool:
     return any(p.grad is not None and bool(p.grad.abs().sum() > 0)
                for p in module.parameters() if p.requires_grad)
@@ -116,12 +126,7 @@ def test_predict_with_a_query_box(method):
 
     # the same box by hand: mmdet's extractor on the neck levels, then
     # the retrieval module and the embedding head
-    reference = MODELS.build(
-        dict(
-            type='mmdet.SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
-            out_channels=32,
-            featmap_strides=STRIDES))
+    reference = build_extractor('mmdet.SingleRoIExtractor', 32)
     roi_head = model.roi_head
     with torch.no_grad():
         feats = model.extract_feat(data['inputs'])
@@ -132,18 +137,8 @@ def test_predict_with_a_query_box(method):
 
 
 def test_multi_level_extractor_matches_mmdet():
-    extractor = MODELS.build(
-        dict(
-            type='PersonSearchRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
-            out_channels=8,
-            featmap_strides=STRIDES))
-    reference = MODELS.build(
-        dict(
-            type='mmdet.SingleRoIExtractor',
-            roi_layer=dict(type='RoIAlign', output_size=7, sampling_ratio=2),
-            out_channels=8,
-            featmap_strides=STRIDES))
+    extractor = build_extractor('PersonSearchRoIExtractor', 8)
+    reference = build_extractor('mmdet.SingleRoIExtractor', 8)
     gen = torch.Generator().manual_seed(0)
     # a 512 x 768 image: levels of 128 x 192 ... 16 x 24
     feats = tuple(
