@@ -3,14 +3,15 @@
 ``build_search_app`` and ``launch_search_app`` import Gradio when first
 used; the query and result helpers do not need it.
 """
-from .query import detect_people, format_box, parse_box, person_at
+from .query import (detect_people, format_box, parse_box,
+                    parse_time_range, person_at)
 from .results import (example_images, format_time, result_caption,
                       result_details)
 
 __all__ = [
     'build_search_app', 'launch_search_app', 'detect_people', 'format_box',
-    'parse_box', 'person_at', 'example_images', 'format_time',
-    'result_caption', 'result_details'
+    'parse_box', 'parse_time_range', 'person_at', 'example_images',
+    'format_time', 'result_caption', 'result_details'
 ]
 
 
