@@ -51,6 +51,10 @@ class StageSplitPart(BaseModule):
       whole backbone is put in training mode once when built; parameters it
       froze stay frozen (they are the same objects), and the modules it
       left in eval mode are put back in eval mode by every ``train()``.
+    - layer-wise lr decay: ``layer_depths`` maps each kept parameter (name
+      in the backbone) to its ``(depth, num_depths)`` in the whole backbone
+      (None for families without layer depths), read by
+      :class:`StageRouteLayerDecayOptimWrapperConstructor`.
 
     Args:
         backbone (dict): Config of a backbone whose family has a
@@ -84,8 +88,17 @@ class StageSplitPart(BaseModule):
             for name, module in full.named_modules()
             if name and not module.training
         }
+        # layer-wise depths need the whole backbone: taken before pruning
+        depths = {
+            name: self.split.layer_depth(full, name)
+            for name, _ in full.named_parameters()
+        }
         prune_backbone(full, self.kept_names(full))
         self.backbone = full
+        self.layer_depths = {
+            name: depths[name]
+            for name, _ in full.named_parameters()
+        }
         self.eval_module_names: List[str] = sorted(
             name for name, _ in full.named_modules() if name in eval_names)
         self.out_channels = self.channels(full)

@@ -13,7 +13,7 @@ another family, subclass :class:`StageSplit` and decorate it with
 ``@register_stage_split('package.module.BackboneClass')``.
 """
 from itertools import chain
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmdet.models.utils import make_divisible
@@ -115,6 +115,24 @@ class StageSplit:
         """RoI features (N, C4, h, w) -> (N, C5, h / 2, w / 2), NCHW."""
         raise NotImplementedError
 
+    def layer_depth(self, backbone: nn.Module,
+                    param_name: str) -> Optional[Tuple[int, int]]:
+        """Layer-wise depth of a parameter, for layer-wise lr decay.
+
+        Defaults to the backbone's own ``get_layer_depth`` (mmpretrain
+        backbones have one), else None (no layer-wise decay).
+
+        Args:
+            backbone (nn.Module): The whole (unpruned) backbone.
+            param_name (str): The parameter's name in the backbone.
+
+        Returns:
+            tuple[int, int] | None: ``(depth, num_depths)``; the lr scale is
+            ``decay_rate ** (num_depths - depth - 1)``.
+        """
+        get_layer_depth = getattr(backbone, 'get_layer_depth', None)
+        return None if get_layer_depth is None else get_layer_depth(param_name)
+
 
 def optional_norm(backbone: nn.Module, index: int) -> List[str]:
     """``['norm{index}']`` if the backbone built that output norm, else []."""
@@ -215,6 +233,22 @@ class SwinSplit(StageSplit):
         if getattr(backbone, 'norm2', None) is not None:
             x = backbone.norm2(x)
         return nlc_to_nchw(x, hw_shape)
+
+    def layer_depth(self, backbone, param_name):
+        """mmpretrain's Swin depths on mmdet's names: patch embedding 0,
+        block ``j`` of stage ``i`` ``sum(depths[:i]) + j + 1``, the patch
+        merging after stage ``i`` ``sum(depths[:i + 1])``, norms last."""
+        depths = [len(stage.blocks) for stage in backbone.stages]
+        num_depths = sum(depths) + 2
+        parts = param_name.split('.')
+        if parts[0] in ('patch_embed', 'absolute_pos_embed'):
+            return 0, num_depths
+        if parts[0] == 'stages':
+            stage = int(parts[1])
+            if parts[2] == 'downsample':
+                return sum(depths[:stage + 1]), num_depths
+            return sum(depths[:stage]) + int(parts[3]) + 1, num_depths
+        return num_depths - 1, num_depths
 
     def forward_last_stage(self, backbone, x):
         hw_shape = x.shape[-2:]
