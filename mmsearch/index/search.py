@@ -10,6 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .exact import ExactScanner, exact_topk
 from .format import ANN_DIR
 from .store import GalleryIndex
 
@@ -17,6 +18,9 @@ DEDUP_MODES = (None, 'image', 'window')
 METHODS = ('auto', 'exact', 'ann')
 # 'auto' searches exactly up to this many (filtered) entries.
 EXACT_UP_TO = 100_000
+# Exact search scans an 8-bit copy (ExactScanner, with faiss) from this
+# many entries; below, numpy products over the float32 features.
+SCAN_FROM = 50_000
 # Approximate-search defaults (tools/analysis_tools/benchmark_index.py
 # measures them on 1M x 256). IVF is the default kind: it builds several
 # times faster than HNSW on a CPU (minutes, not the better part of an hour,
@@ -40,54 +44,6 @@ def normalize_queries(queries: np.ndarray, dim: int) -> np.ndarray:
     if (norms <= 0).any() or not np.isfinite(queries).all():
         raise ValueError('query features must be finite and non-zero')
     return queries / norms
-
-
-def exact_topk(feats: np.ndarray,
-               queries: np.ndarray,
-               k: int,
-               mask: Optional[np.ndarray] = None,
-               chunk_size: int = 65536) -> Tuple[np.ndarray, np.ndarray]:
-    """Exact top-k inner products, over row chunks of ``feats``.
-
-    Args:
-        feats (np.ndarray): (N, D) gallery features (float16 or float32;
-            converted one chunk at a time).
-        queries (np.ndarray): (Q, D) float32 query features.
-        k (int): Results per query.
-        mask (np.ndarray, optional): (N,) bool; only True rows are ranked.
-        chunk_size (int): Rows per matrix product.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: ``sims`` (Q, K) float32 descending
-        and ``ids`` (Q, K) int64, K = min(k, number of ranked rows).
-    """
-    # float32 queries: float64 ones would cast every chunk to float64.
-    queries = np.asarray(queries, np.float32)
-    num_q = len(queries)
-    best_s = np.full((num_q, 0), -np.inf, np.float32)
-    best_i = np.zeros((num_q, 0), np.int64)
-    for begin in range(0, len(feats), chunk_size):
-        block = np.asarray(feats[begin:begin + chunk_size], np.float32)
-        sims = queries @ block.T
-        if mask is not None:
-            keep = mask[begin:begin + chunk_size]
-            if not keep.any():
-                continue
-            sims[:, ~keep] = -np.inf
-        take = min(k, sims.shape[1])
-        part = np.argpartition(-sims, take - 1, axis=1)[:, :take]
-        cand_s = np.concatenate(
-            [best_s, np.take_along_axis(sims, part, 1)], axis=1)
-        cand_i = np.concatenate([best_i, part + begin], axis=1)
-        take = min(k, cand_s.shape[1])
-        sel = np.argpartition(-cand_s, take - 1, axis=1)[:, :take]
-        best_s = np.take_along_axis(cand_s, sel, 1)
-        best_i = np.take_along_axis(cand_i, sel, 1)
-    order = np.argsort(-best_s, axis=1, kind='stable')
-    best_s = np.take_along_axis(best_s, order, 1)
-    best_i = np.take_along_axis(best_i, order, 1)
-    valid = min(k, int(mask.sum()) if mask is not None else len(feats))
-    return best_s[:, :valid], best_i[:, :valid]
 
 
 def faiss_available() -> bool:
@@ -239,6 +195,30 @@ def get_ann(index: GalleryIndex,
     return ann
 
 
+def get_scanner(index: GalleryIndex, use_gpu: bool = False) -> ExactScanner:
+    """The 8-bit exact-search scanner of ``index``, built once (about a
+    second per million 256-d entries) and kept on the index object."""
+    memo = index.__dict__.setdefault('_scanner_memo', {})
+    if use_gpu not in memo:
+        memo[use_gpu] = ExactScanner(index.feats, use_gpu=use_gpu)
+    return memo[use_gpu]
+
+
+def exact_search(index: GalleryIndex,
+                 queries: np.ndarray,
+                 k: int,
+                 mask: Optional[np.ndarray] = None,
+                 use_gpu: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of (Q, D) float32 ``queries`` over ``index`` (see
+    :func:`mmsearch.index.exact_topk`): through :func:`get_scanner` from
+    ``SCAN_FROM`` entries when faiss is installed, else numpy products
+    over the float32 features."""
+    if len(index) >= SCAN_FROM and faiss_available():
+        return exact_topk(index.feats, queries, k, mask,
+                          scanner=get_scanner(index, use_gpu))
+    return exact_topk(index.float32_feats(), queries, k, mask)
+
+
 def group_ids(index: GalleryIndex, dedup: Optional[str],
               window: float = 1.0) -> Optional[np.ndarray]:
     """(N,) int64 group of each entry for one-best-per-group ranking.
@@ -356,8 +336,7 @@ def _search_one(index, query, topk, method, mask, groups, num_ranked,
         if fetch == 0:
             return [], []
         if method == 'exact':
-            sims, ids = exact_topk(index.float32_feats(), query, fetch,
-                                   mask)
+            sims, ids = exact_search(index, query, fetch, mask, use_gpu)
             sims, ids = sims[0], ids[0]
         else:
             ann = get_ann(index, ann_kind, ann_params, use_gpu)
