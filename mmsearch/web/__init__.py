@@ -3,8 +3,8 @@
 ``build_search_app`` and ``launch_search_app`` import Gradio when first
 used; the query and result helpers do not need it.
 """
-from .query import (detect_people, format_box, parse_box,
-                    parse_time_range, person_at)
+from .query import (detect_people, format_box, parse_box, parse_time_range,
+                    person_at)
 from .results import (example_images, format_time, result_caption,
                       result_details)
 
@@ -25,7 +25,6 @@ def __getattr__(name: str):
                 raise
             raise ImportError(
                 f'mmsearch.web.{name} needs gradio: pip install -r '
-                'requirements/web.txt (or pip install -e ".[web]")'
-            ) from error
+                'requirements/web.txt (or pip install -e ".[web]")') from error
         return getattr(app, name)
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -15,23 +15,18 @@ import traceback
 import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
-# Before Gradio is imported: it reads these at import time.
-os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
-os.environ.setdefault('HF_HUB_DISABLE_TELEMETRY', '1')
-os.environ.setdefault('HF_HUB_OFFLINE', '1')
+import gradio as gr
+import numpy as np
 
-import gradio as gr  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mmsearch.apis import (check_index_model, clip_query_box,  # noqa
-                           init_searcher, load_index, search_index)
-from mmsearch.index import GalleryIndex  # noqa: E402
-from mmsearch.visualization import read_image  # noqa: E402
-from .query import (detect_people, format_box, parse_box,  # noqa
-                    parse_time_range, person_at)
-from .results import (CHOSEN_COLOUR, PERSON_COLOUR, draw_boxes,  # noqa
-                      example_images, result_caption, result_crop,
-                      result_details, result_frame, to_rgb)
+from mmsearch.apis import (check_index_model, clip_query_box, init_searcher,
+                           load_index, search_index)
+from mmsearch.index import GalleryIndex
+from mmsearch.visualization import read_image
+from .query import (detect_people, format_box, parse_box, parse_time_range,
+                    person_at)
+from .results import (CHOSEN_COLOUR, PERSON_COLOUR, draw_boxes, example_images,
+                      result_caption, result_crop, result_details,
+                      result_frame, to_rgb)
 
 DEDUP_CHOICES = ('none', 'image', 'window')
 # Errors of bad input, shown on the page as messages (others too, with the
@@ -60,11 +55,13 @@ class SearchPage:
                                                 self.score_thr)
         return self._people[image]
 
-    def show_people(self, image: Optional[str],
+    def show_people(self,
+                    image: Optional[str],
                     chosen: Optional[Sequence[float]] = None) -> np.ndarray:
         """RGB query image with its people (and the chosen box) drawn."""
-        canvas = draw_boxes(read_image(image), self.people(image)[0],
-                            PERSON_COLOUR, 1)
+        canvas = draw_boxes(
+            read_image(image),
+            self.people(image)[0], PERSON_COLOUR, 1)
         if chosen is not None:
             canvas = draw_boxes(canvas, [chosen], CHOSEN_COLOUR, 2)
         return to_rgb(canvas)
@@ -170,6 +167,9 @@ def build_search_app(index_dir: str,
         ModelMismatchError: The model embeds differently from the index's.
         FileNotFoundError: The config (given or stored) does not exist.
     """
+    # Gradio reads this when it would send usage data (the Blocks below
+    # also turn off its version check and Hugging Face telemetry).
+    os.environ['GRADIO_ANALYTICS_ENABLED'] = 'False'
     index = load_index(index_dir, verify=verify)
     if model is None:
         signature = index.model_signature
@@ -192,13 +192,12 @@ def build_search_app(index_dir: str,
         model = init_searcher(config, checkpoint, device, cfg_options)
     check_index_model(index, model)
     page = SearchPage(index, model)
-    examples = example_images(
-        index, tempfile.mkdtemp(prefix='mmsearch_web_'), num_examples)
+    examples = example_images(index, tempfile.mkdtemp(prefix='mmsearch_web_'),
+                              num_examples)
     return _layout(page, examples, max_topk)
 
 
-def _layout(page: SearchPage, examples: List[str],
-            max_topk: int) -> gr.Blocks:
+def _layout(page: SearchPage, examples: List[str], max_topk: int) -> gr.Blocks:
     """The widgets of the page and their events."""
     index = page.index
     cameras = sorted({str(c) for c in index.unit_cameras if c})
@@ -206,8 +205,8 @@ def _layout(page: SearchPage, examples: List[str],
         os.path.basename(str(s))
         for s, k in zip(index.unit_sources, index.unit_kinds) if k == 'video'
     })
-    with gr.Blocks(title='mmsearch: person search', analytics_enabled=False
-                   ) as app:
+    with gr.Blocks(
+            title='mmsearch: person search', analytics_enabled=False) as app:
         gr.Markdown('## Person search\n' + page.summary())
         results_state = gr.State([])
         with gr.Row():
@@ -234,8 +233,12 @@ def _layout(page: SearchPage, examples: List[str],
                     elem_id='query-box')
                 with gr.Accordion('Ranking and filters', open=True):
                     topk = gr.Slider(
-                        1, max_topk, value=min(10, max_topk), step=1,
-                        label='top-k', elem_id='topk')
+                        1,
+                        max_topk,
+                        value=min(10, max_topk),
+                        step=1,
+                        label='top-k',
+                        elem_id='topk')
                     dedup = gr.Radio(
                         list(DEDUP_CHOICES),
                         value='none',
@@ -244,14 +247,22 @@ def _layout(page: SearchPage, examples: List[str],
                         'video frame; window: per video time window',
                         elem_id='dedup')
                     window = gr.Number(
-                        value=1.0, minimum=0.001,
-                        label='window (seconds)', elem_id='window')
+                        value=1.0,
+                        minimum=0.001,
+                        label='window (seconds)',
+                        elem_id='window')
                     camera_filter = gr.Dropdown(
-                        cameras, multiselect=True, label='cameras',
-                        visible=bool(cameras), elem_id='cameras')
+                        cameras,
+                        multiselect=True,
+                        label='cameras',
+                        visible=bool(cameras),
+                        elem_id='cameras')
                     video_filter = gr.Dropdown(
-                        videos, multiselect=True, label='videos',
-                        visible=bool(videos), elem_id='videos')
+                        videos,
+                        multiselect=True,
+                        label='videos',
+                        visible=bool(videos),
+                        elem_id='videos')
                     time_text = gr.Textbox(
                         label='video time range: start, end (seconds; '
                         'blank: all)',
@@ -269,7 +280,8 @@ def _layout(page: SearchPage, examples: List[str],
                     object_fit='contain',
                     elem_id='results')
                 frame = gr.Image(
-                    label='Full frame', interactive=False,
+                    label='Full frame',
+                    interactive=False,
                     elem_id='full-frame')
                 details = gr.Markdown('', elem_id='result-details')
 
@@ -301,8 +313,7 @@ def _layout(page: SearchPage, examples: List[str],
                 start_time = time.perf_counter()
                 results, note = page.search(image, text, k, mode, seconds,
                                             cams, vids, times)
-                items = [(result_crop(r), result_caption(r))
-                         for r in results]
+                items = [(result_crop(r), result_caption(r)) for r in results]
                 took = time.perf_counter() - start_time
             except Exception as error:
                 return [], [], None, '', _message(error)
@@ -317,12 +328,11 @@ def _layout(page: SearchPage, examples: List[str],
             except Exception as error:
                 return None, _message(error)
 
-        query.change(
-            on_image, [query], [people, box_text, status])
+        query.change(on_image, [query], [people, box_text, status])
         people.select(on_click, [query], [people, box_text, status])
         search_inputs = [
-            query, box_text, topk, dedup, window, camera_filter,
-            video_filter, time_text
+            query, box_text, topk, dedup, window, camera_filter, video_filter,
+            time_text
         ]
         search_outputs = [results_state, gallery, frame, details, status]
         search.click(on_search, search_inputs, search_outputs)

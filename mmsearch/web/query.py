@@ -63,8 +63,9 @@ def parse_time_range(text: str) -> Optional[Tuple[float, float]]:
         parts = [p.strip() for p in re.split('[,;]', text)]
     else:
         parts = text.split()
-    if len(parts) != 2 or parts == ['', ''] or not all(
-            p == '' or re.fullmatch(_NUMBER, p) for p in parts):
+    if len(parts) != 2 or parts == [
+            '', ''
+    ] or not all(p == '' or re.fullmatch(_NUMBER, p) for p in parts):
         raise ValueError(f'the time range must be "start, end" in seconds '
                          f'(either side may be left empty), got "{text}"')
     start = float(parts[0]) if parts[0] else -np.inf

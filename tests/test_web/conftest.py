@@ -8,8 +8,7 @@ import pytest
 import torch
 
 from mmsearch.testing.deployment import draw_person_scene, make_detecting
-from mmsearch.testing.web import (free_port, launch_chromium,
-                                  require_browser)
+from mmsearch.testing.web import (free_port, launch_chromium, require_browser)
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 BASE_CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
@@ -51,8 +50,8 @@ def web_index(tmp_path_factory):
         cv2.imwrite(str(path), draw_person_scene(HEIGHT, WIDTH, 20 + seed))
         images[osp.basename(name)] = str(path)
     video = str(root / 'street.avi')
-    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'),
-                             VIDEO_FPS, (WIDTH, HEIGHT))
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'MJPG'), VIDEO_FPS,
+                             (WIDTH, HEIGHT))
     assert writer.isOpened()
     for frame in range(6):
         writer.write(draw_person_scene(HEIGHT, WIDTH, 30 + frame))
@@ -104,8 +103,8 @@ def browser_page(chromium, server):
         outside = []
         page.on(
             'request', lambda request: outside.append(request.url)
-            if not request.url.startswith(server.rstrip('/')) and
-            not request.url.startswith(('data:', 'blob:')) else None)
+            if not request.url.startswith(server.rstrip('/')) and not request.
+            url.startswith(('data:', 'blob:')) else None)
         page.outside_requests = outside
         try:
             yield page

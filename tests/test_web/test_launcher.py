@@ -23,9 +23,8 @@ def launcher(monkeypatch):
     import mmsearch.web.app as web_app
     started = []
     monkeypatch.setattr(
-        web_app, 'launch_search_app',
-        lambda app, host, port: started.append((type(app).__name__, host,
-                                                port)))
+        web_app, 'launch_search_app', lambda app, host, port: started.append(
+            (type(app).__name__, host, port)))
     tool = load_tool_module('tools/index/web_search.py')
     tool.started = started
     return tool
@@ -60,8 +59,9 @@ def test_not_an_index_and_wrong_version(launcher, web_index, tmp_path):
 
 def test_missing_files_and_foreign_model(launcher, web_index, tmp_path):
     index_dir = web_index['index_dir']
-    message = run_refused(launcher,
-                          [index_dir, '--config', str(tmp_path / 'no.py')])
+    message = run_refused(
+        launcher,
+        [index_dir, '--config', str(tmp_path / 'no.py')])
     assert '--config' in message and 'no.py' in message
     message = run_refused(launcher, [index_dir, '--port', '70000'])
     assert '--port' in message
@@ -75,6 +75,6 @@ def test_missing_files_and_foreign_model(launcher, web_index, tmp_path):
 
 
 def test_good_index_starts_the_server(launcher, web_index):
-    launcher.main([web_index['index_dir'], '--port', '7999', '--host',
-                   '0.0.0.0'])
+    launcher.main(
+        [web_index['index_dir'], '--port', '7999', '--host', '0.0.0.0'])
     assert launcher.started == [('Blocks', '0.0.0.0', 7999)]

@@ -78,12 +78,22 @@ def test_caption_and_time():
     assert format_time(3.04) == '0:03.0'
     assert format_time(754.25) == '12:34.2'
     assert format_time(3723.5) == '1:02:03.5'
-    video = dict(rank=3, similarity=0.912345, source='/data/cam/street.avi',
-                 kind='video', frame=12, timestamp=3.0)
-    image = dict(rank=1, similarity=-0.5, source='/data/a.jpg', kind='image',
-                 frame=None, timestamp=None)
-    assert result_caption(video) == '#3 · 0.9123 · street.avi · frame 12 · ' \
-        '0:03.0'
+    video = dict(
+        rank=3,
+        similarity=0.912345,
+        source='/data/cam/street.avi',
+        kind='video',
+        frame=12,
+        timestamp=3.0)
+    image = dict(
+        rank=1,
+        similarity=-0.5,
+        source='/data/a.jpg',
+        kind='image',
+        frame=None,
+        timestamp=None)
+    assert result_caption(video) == ('#3 · 0.9123 · street.avi · frame 12 '
+                                     '· 0:03.0')
     assert result_caption(image) == '#1 · -0.5000 · a.jpg'
     # the browser test reads captions back with this pattern
     assert web_testing.parse_caption(result_caption(video)) == dict(

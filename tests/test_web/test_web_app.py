@@ -69,8 +69,7 @@ def overlap_click(boxes, margin=3):
         for x in range(margin, WIDTH - margin):
             holding = []
             for i, (x1, y1, x2, y2) in enumerate(boxes):
-                edge = min(abs(x - x1), abs(x - x2), abs(y - y1),
-                           abs(y - y2))
+                edge = min(abs(x - x1), abs(x - x2), abs(y - y1), abs(y - y2))
                 if edge < margin:
                     break
                 if x1 < x < x2 and y1 < y < y2:
@@ -87,8 +86,7 @@ def check_shown_results(page, expected):
     assert len(shown) == len(expected) > 0
     for rank, (got, ref) in enumerate(zip(shown, expected), 1):
         assert got['rank'] == rank == ref['rank']
-        assert got['similarity'] == pytest.approx(ref['similarity'],
-                                                  abs=6e-5)
+        assert got['similarity'] == pytest.approx(ref['similarity'], abs=6e-5)
         assert got['name'] == ref['source'].replace('\\', '/').split('/')[-1]
         assert got['frame'] == ref['frame']  # None for images
         if ref['timestamp'] is not None:
@@ -99,15 +97,14 @@ def check_shown_results(page, expected):
     assert sims == sorted(sims, reverse=True)
 
 
-def test_click_a_person_then_search(browser_page, server, web_index,
-                                    tmp_path):
+def test_click_a_person_then_search(browser_page, server, web_index, tmp_path):
     page, model = browser_page, web_index['model']
     open_page(page, server)
     pick_example(page, 'a.png')
     image = web_index['images']['a.png']
     # the page searches the gallery file itself (not a re-encoded copy)
-    assert Path(query_file(page, tmp_path)).read_bytes() == Path(
-        image).read_bytes()
+    assert Path(query_file(page,
+                           tmp_path)).read_bytes() == Path(image).read_bytes()
     # Click where detections overlap: the page must choose the smallest
     # box holding the click (a plain loop here).
     boxes = detections(model, image)
@@ -173,8 +170,8 @@ def test_bad_input_gives_messages(browser_page, server, web_index):
     pick_example(page, 'b.png')
     box_field = page.locator('#query-box textarea, #query-box input').first
     for text, message in (('500, 500, 600, 700', 'lies outside'),
-                          ('10, 20, 30', 'four numbers'),
-                          ('50, 50, 20, 90', 'is empty')):
+                          ('10, 20, 30', 'four numbers'), ('50, 50, 20, 90',
+                                                           'is empty')):
         box_field.fill(text)
         # (the message before this search's never holds ``message``)
         shown = run_search(page, message)
@@ -189,8 +186,8 @@ def test_bad_input_gives_messages(browser_page, server, web_index):
                        for b in boxes)]
     assert free, 'the test needs a pixel outside every detection'
     box_field.fill('')
-    page.mouse.click(*image_pixel_position(page, '#query-people img',
-                                           *free[0]))
+    page.mouse.click(
+        *image_pixel_position(page, '#query-people img', *free[0]))
     page.locator('#status').get_by_text('no detected person').wait_for()
     assert input_value(page, 'query-box') == ''
     assert page.outside_requests == []
