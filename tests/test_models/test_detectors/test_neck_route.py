@@ -2,9 +2,11 @@
 the RoIs; separate (DC-I-Net) or shared (I-Net) retrieval module."""
 import pytest
 import torch
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 
+from mmsearch.models.necks import ViTFeaturePyramid
 from mmsearch.models.roi_heads import RoIConvHead
 from mmsearch.registry import MODELS
 from utils import CONFIG_ROOT, build_model, make_pair_batch
@@ -166,3 +168,73 @@ def test_roi_conv_head_shapes_and_refusal():
         head(torch.randn(5, 6, 7, 7))
     with pytest.raises(ValueError, match='num_convs and stride'):
         RoIConvHead(in_channels=8, num_convs=0)
+
+
+def test_vit_feature_pyramid_resizes_each_input():
+    torch.manual_seed(0)
+    neck = ViTFeaturePyramid(in_channels=8).eval()
+    inputs = [torch.randn(2, 8, 6, 10) for _ in range(4)]
+    outputs = neck(inputs)
+    assert [tuple(o.shape[2:]) for o in outputs] == [(24, 40), (12, 20),
+                                                     (6, 10), (3, 5)]
+    assert torch.equal(outputs[2], inputs[2])
+    assert torch.equal(outputs[3], F.max_pool2d(inputs[3], 2))
+    deconv = neck.ops[1]
+    torch.testing.assert_close(
+        outputs[1],
+        F.conv_transpose2d(inputs[1], deconv.weight, deconv.bias, stride=2))
+    with pytest.raises(ValueError, match='got 3 feature maps for 4'):
+        neck(inputs[:3])
+    with pytest.raises(ValueError, match=r'got \(8,\)'):
+        ViTFeaturePyramid(in_channels=8, rescales=(8, ))
+
+
+def tiny_vit_cfg(method: str) -> Config:
+    """:func:`tiny_fpn_cfg` with a 4-block, 32-dim plain ViT (mmpretrain)
+    and the pyramid of ``dcinet_vit_b_fpn_cuhk.py``."""
+    model = tiny_fpn_cfg(method)
+    vit = Config.fromfile(CONFIG_ROOT / 'dcinet' /
+                          'dcinet_vit_b_fpn_cuhk.py').model
+    model.backbone = dict(
+        vit.backbone,
+        arch=dict(
+            embed_dims=32, num_layers=4, num_heads=2,
+            feedforward_channels=64),
+        img_size=128,
+        out_indices=(0, 1, 2, 3),
+        drop_path_rate=0.0,
+        init_cfg=None)
+    pyramid, fpn = vit.neck
+    model.neck = [
+        dict(pyramid, in_channels=32),
+        dict(fpn, in_channels=[32] * 4, out_channels=32)
+    ]
+    return model
+
+
+@pytest.mark.parametrize('method', ['dcinet', 'inet'])
+def test_plain_vit_trains_and_predicts(method):
+    pytest.importorskip('mmpretrain', reason='the ViT config needs it')
+    torch.set_num_threads(1)
+    model = build_model(tiny_vit_cfg(method)).train()
+    assert type(model.backbone).__name__ == 'VisionTransformer'
+    batch = make_pair_batch()
+    optim_wrapper = build_optim_wrapper(
+        model, dict(type='OptimWrapper', optimizer=dict(type='SGD', lr=1e-3)))
+    for _ in range(2):
+        log_vars = model.train_step(batch, optim_wrapper)
+    assert all(torch.isfinite(v) for k, v in log_vars.items() if 'loss' in k)
+    model.eval()
+    data = model.data_preprocessor(
+        dict(inputs=batch['inputs'][:1], data_samples=batch['data_samples'][:1]),
+        training=False)
+    with torch.no_grad():
+        feats = model.extract_feat(data['inputs'])
+        result = model.predict(data['inputs'], data['data_samples'])[0]
+    # strides 4 .. 64 on the 128 x 192 input
+    assert [tuple(f.shape[2:]) for f in feats] == [(32, 48), (16, 24),
+                                                   (8, 12), (4, 6), (2, 3)]
+    reid_feats = result.pred_instances.reid_feats
+    assert len(reid_feats) > 0
+    torch.testing.assert_close(
+        reid_feats.norm(dim=1), torch.ones(len(reid_feats)))
