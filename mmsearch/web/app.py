@@ -41,6 +41,8 @@ class SearchPage:
         index (GalleryIndex): The index searched.
         model (nn.Module): A model embedding as the index's model.
     """
+    # Query images whose detections are kept.
+    CACHED_IMAGES = 64
 
     def __init__(self, index: GalleryIndex, model) -> None:
         self.index = index
@@ -51,6 +53,8 @@ class SearchPage:
     def people(self, image: str) -> Tuple[np.ndarray, np.ndarray]:
         """Detected (boxes, scores) of a query image file, computed once."""
         if image not in self._people:
+            while len(self._people) >= self.CACHED_IMAGES:
+                self._people.pop(next(iter(self._people)))  # the oldest
             self._people[image] = detect_people(self.model, image,
                                                 self.score_thr)
         return self._people[image]

@@ -78,7 +78,11 @@ def main(argv=None) -> None:
     except (GalleryIndexError, CheckpointMismatchError, FileNotFoundError,
             ValueError) as error:
         sys.exit(f'error: {error}')
-    launch_search_app(app, host=args.host, port=args.port)
+    try:
+        launch_search_app(app, host=args.host, port=args.port)
+    except OSError as error:
+        sys.exit(f'error: cannot serve on {args.host}:{args.port} ({error})'
+                 '; choose another --port or --host')
 
 
 if __name__ == '__main__':
