@@ -11,25 +11,28 @@ from torch import Tensor, nn
 # family -> (tiny backbone config, trunk channels, last-stage channels)
 TINY_BACKBONES = dict(
     resnet=(dict(type='ResNet', depth=18, base_channels=16), 64, 128),
-    swin=(dict(type='SwinTransformer',
-               embed_dims=16,
-               depths=(1, 1, 2, 1),
-               num_heads=(1, 2, 2, 4),
-               window_size=4,
-               out_indices=(3, ),
-               drop_path_rate=0.0), 64, 128),
-    pvtv2=(dict(type='PyramidVisionTransformerV2',
-                embed_dims=8,
-                num_layers=[1, 1, 2, 1],
-                num_heads=[1, 2, 4, 8],
-                out_indices=(3, ),
-                drop_path_rate=0.0), 32, 64),
-    mobilenetv2=(dict(type='MobileNetV2', widen_factor=0.25,
-                      out_indices=(7, )), 24, 1280),
-    convnext=(dict(type='mmpretrain.ConvNeXt',
-                   arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64]),
-                   out_indices=(3, ),
-                   gap_before_final_norm=False), 32, 64),
+    swin=(dict(
+        type='SwinTransformer',
+        embed_dims=16,
+        depths=(1, 1, 2, 1),
+        num_heads=(1, 2, 2, 4),
+        window_size=4,
+        out_indices=(3, ),
+        drop_path_rate=0.0), 64, 128),
+    pvtv2=(dict(
+        type='PyramidVisionTransformerV2',
+        embed_dims=8,
+        num_layers=[1, 1, 2, 1],
+        num_heads=[1, 2, 4, 8],
+        out_indices=(3, ),
+        drop_path_rate=0.0), 32, 64),
+    mobilenetv2=(dict(
+        type='MobileNetV2', widen_factor=0.25, out_indices=(7, )), 24, 1280),
+    convnext=(dict(
+        type='mmpretrain.ConvNeXt',
+        arch=dict(depths=[1, 1, 2, 1], channels=[8, 16, 32, 64]),
+        out_indices=(3, ),
+        gap_before_final_norm=False), 32, 64),
 )
 
 

@@ -12,16 +12,18 @@ DECAY = 0.5
 def build_dcinet(family):
     backbone_cfg, trunk_channels, last_channels = TINY_BACKBONES[family]
     return MODELS.build(
-        swap_backbone(synthetic_model_cfg('dcinet'), backbone_cfg,
-                      trunk_channels, last_channels))
+        swap_backbone(
+            synthetic_model_cfg('dcinet'), backbone_cfg, trunk_channels,
+            last_channels))
 
 
 def group_lrs(model, decay=DECAY, **paramwise):
     optim_wrapper = build_optim_wrapper(
         model,
-        dict(optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
-             constructor='StageRouteLayerDecayOptimWrapperConstructor',
-             paramwise_cfg=dict(layer_decay_rate=decay, **paramwise)))
+        dict(
+            optimizer=dict(type='AdamW', lr=1.0, weight_decay=0.05),
+            constructor='StageRouteLayerDecayOptimWrapperConstructor',
+            paramwise_cfg=dict(layer_decay_rate=decay, **paramwise)))
     names = {param: name for name, param in model.named_parameters()}
     lrs = {}
     for group in optim_wrapper.optimizer.param_groups:

@@ -68,18 +68,20 @@ def test_one_checkpoint_initialises_trunk_and_both_last_stages(
     if prefix:
         pretrained['prefix'] = prefix
 
-    cfg = swap_backbone(synthetic_model_cfg('dcinet'),
-                        dict(backbone_cfg, **layout_options),
-                        trunk_channels,
-                        last_channels,
-                        pretrained=pretrained)
+    cfg = swap_backbone(
+        synthetic_model_cfg('dcinet'),
+        dict(backbone_cfg, **layout_options),
+        trunk_channels,
+        last_channels,
+        pretrained=pretrained)
     torch.manual_seed(0)
     model = MODELS.build(cfg)
     model.init_weights()
 
-    parts = dict(trunk=model.backbone,
-                 detection=model.roi_head.shared_head,
-                 retrieval=model.roi_head.reid_shared_head)
+    parts = dict(
+        trunk=model.backbone,
+        detection=model.roi_head.shared_head,
+        retrieval=model.roi_head.reid_shared_head)
     loaded_keys = set()
     for part_name, part in parts.items():
         state = part.backbone.state_dict()

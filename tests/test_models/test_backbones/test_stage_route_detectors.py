@@ -16,8 +16,9 @@ CASES = [(family, method) for family in sorted(TINY_BACKBONES)
 
 def stage_route_model(family, method):
     backbone_cfg, trunk_channels, last_channels = TINY_BACKBONES[family]
-    cfg = swap_backbone(synthetic_model_cfg(method), backbone_cfg,
-                        trunk_channels, last_channels)
+    cfg = swap_backbone(
+        synthetic_model_cfg(method), backbone_cfg, trunk_channels,
+        last_channels)
     cfg.test_cfg.rcnn.score_thr = 0.0  # keep an untrained net's detections
     cfg.test_cfg.rpn.max_per_img = 20
     return build_model(cfg)
@@ -25,12 +26,14 @@ def stage_route_model(family, method):
 
 def predict_one(model, **metainfo):
     img = draw_scene(PAIR_LAYOUTS[0][0], HEIGHT, WIDTH)
-    sample = DetDataSample(metainfo=dict(img_shape=(HEIGHT, WIDTH),
-                                         ori_shape=(HEIGHT, WIDTH),
-                                         scale_factor=(1.0, 1.0),
-                                         **metainfo))
-    data = model.data_preprocessor(dict(inputs=[img], data_samples=[sample]),
-                                   training=False)
+    sample = DetDataSample(
+        metainfo=dict(
+            img_shape=(HEIGHT, WIDTH),
+            ori_shape=(HEIGHT, WIDTH),
+            scale_factor=(1.0, 1.0),
+            **metainfo))
+    data = model.data_preprocessor(
+        dict(inputs=[img], data_samples=[sample]), training=False)
     with torch.no_grad():
         return model.predict(data['inputs'], data['data_samples'])[0]
 
@@ -68,25 +71,19 @@ def test_training_step_and_search(family, method):
     assert 0 < num_dets <= 20
     assert gallery.bboxes.shape == (num_dets, 4)
     assert gallery.reid_feats.shape == (num_dets, 256)
-    torch.testing.assert_close(gallery.reid_feats.norm(dim=1),
-                               torch.ones(num_dets))
+    torch.testing.assert_close(
+        gallery.reid_feats.norm(dim=1), torch.ones(num_dets))
     # the query path embeds a given box as the gallery embeds a detection
     query_bbox = gallery.bboxes[0].tolist()
     query = predict_one(model, query_bbox=query_bbox, query_person_id=0)
-    torch.testing.assert_close(query.pred_query_feat,
-                               gallery.reid_feats[0],
-                               atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(
+        query.pred_query_feat, gallery.reid_feats[0], atol=1e-4, rtol=1e-4)
 
     # CPU inference in the channels-last layout gives the same search
     model.cpu_channels_last = False
     plain = predict_one(model).pred_instances
     assert len(plain) == num_dets
-    torch.testing.assert_close(plain.bboxes,
-                               gallery.bboxes,
-                               atol=1e-3,
-                               rtol=1e-4)
-    torch.testing.assert_close(plain.reid_feats,
-                               gallery.reid_feats,
-                               atol=1e-4,
-                               rtol=1e-4)
+    torch.testing.assert_close(
+        plain.bboxes, gallery.bboxes, atol=1e-3, rtol=1e-4)
+    torch.testing.assert_close(
+        plain.reid_feats, gallery.reid_feats, atol=1e-4, rtol=1e-4)

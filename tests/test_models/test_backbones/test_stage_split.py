@@ -78,28 +78,27 @@ def test_resnet18_matches_the_existing_c4_path():
     parameters and eval-mode norms (settings of the R-50 configs)."""
     norm_cfg = dict(type='BN', requires_grad=False)
     old_trunk = MODELS.build(
-        dict(type='ResNet',
-             depth=18,
-             num_stages=3,
-             strides=(1, 2, 2),
-             dilations=(1, 1, 1),
-             out_indices=(2, ),
-             frozen_stages=1,
-             norm_cfg=norm_cfg,
-             norm_eval=True))
-    old_res5 = ResLayer(depth=18,
-                        stage=3,
-                        stride=2,
-                        norm_cfg=norm_cfg,
-                        norm_eval=True)
+        dict(
+            type='ResNet',
+            depth=18,
+            num_stages=3,
+            strides=(1, 2, 2),
+            dilations=(1, 1, 1),
+            out_indices=(2, ),
+            frozen_stages=1,
+            norm_cfg=norm_cfg,
+            norm_eval=True))
+    old_res5 = ResLayer(
+        depth=18, stage=3, stride=2, norm_cfg=norm_cfg, norm_eval=True)
     randomize_(old_trunk, seed=1)
     randomize_(old_res5, seed=2)
     trunk, last = build_parts(
-        dict(type='ResNet',
-             depth=18,
-             frozen_stages=1,
-             norm_cfg=norm_cfg,
-             norm_eval=True))
+        dict(
+            type='ResNet',
+            depth=18,
+            frozen_stages=1,
+            norm_cfg=norm_cfg,
+            norm_eval=True))
     trunk.backbone.load_state_dict(old_trunk.state_dict(), strict=True)
     last.backbone.load_state_dict(old_res5.state_dict(), strict=True)
 
@@ -205,17 +204,20 @@ def test_clear_errors():
         get_stage_split(torch.nn.Conv2d(3, 3, 1))
     with pytest.raises(ValueError, match='4 stages'):
         MODELS.build(
-            dict(type='StageSplitTrunk',
-                 backbone=dict(type='ResNet',
-                               depth=18,
-                               num_stages=3,
-                               strides=(1, 2, 2),
-                               dilations=(1, 1, 1),
-                               out_indices=(2, ))))
+            dict(
+                type='StageSplitTrunk',
+                backbone=dict(
+                    type='ResNet',
+                    depth=18,
+                    num_stages=3,
+                    strides=(1, 2, 2),
+                    dilations=(1, 1, 1),
+                    out_indices=(2, ))))
     with pytest.raises(ValueError, match='init_cfg must be None'):
         MODELS.build(
-            dict(type='BackboneLastStage',
-                 backbone=TINY_BACKBONES['resnet'][0],
-                 init_cfg=dict(type='Pretrained', checkpoint='x.pth')))
+            dict(
+                type='BackboneLastStage',
+                backbone=TINY_BACKBONES['resnet'][0],
+                init_cfg=dict(type='Pretrained', checkpoint='x.pth')))
     with pytest.raises(TypeError, match='backbone config dict'):
         StageSplitTrunk(backbone='ResNet')
