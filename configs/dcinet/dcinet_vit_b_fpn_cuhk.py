@@ -14,6 +14,9 @@
 # training scales or use AMP (--amp) if the GPU runs out of memory.
 _base_ = './dcinet_r50_fpn_cuhk.py'
 
+custom_imports = dict(
+    imports=['mmpretrain.models'], allow_failed_imports=False)
+
 pretrained = ('https://download.openmmlab.com/mmclassification/v0/vit/'
               'vit-base-p16_pt-32xb128-mae_in1k_20220623-4c544545.pth')
 model = dict(
