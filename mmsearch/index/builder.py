@@ -34,34 +34,71 @@ DEFAULT_MAX_SHARD_ENTRIES = 1_000_000
 
 
 class Progress:
-    """A one-line progress display: units, images/s and ETA (stderr)."""
+    """A one-line progress display: units, images/s and ETA (stderr).
 
-    def __init__(self, total_units: int, enabled: bool = True,
-                 stream=None, interval: float = 0.5) -> None:
+    The ETA is the time per finished unit times the units left, from this
+    process's own share of the units (in a distributed build, rank 0's);
+    it reads ``?`` until a first unit has finished (no rate is known
+    before: a first batch done is no measure of a unit), and 0:00:00 only
+    when this process's share is done.
+
+    Args:
+        total_units (int): Units of the whole build (all processes).
+        enabled (bool): Write anything.
+        stream (file, optional): Default: ``sys.stderr``.
+        interval (float): Seconds between lines (unless forced).
+        share (int, optional): Units of this process (default: all).
+        world_size (int): Processes; the line shows the units done by all
+            as this process's count times ``world_size`` (at most
+            ``total_units``).
+        clock (callable): Seconds, monotonic.
+    """
+
+    def __init__(self,
+                 total_units: int,
+                 enabled: bool = True,
+                 stream=None,
+                 interval: float = 0.5,
+                 share: Optional[int] = None,
+                 world_size: int = 1,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.total = total_units
+        self.share = total_units if share is None else share
+        self.world_size = world_size
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.interval = interval
-        self.start = time.perf_counter()
-        self.last = 0.0
+        self.clock = clock
+        self.start = clock()
+        self.last: Optional[float] = None
         self.units = 0
         self.images = 0
 
+    def eta(self, now: float) -> Optional[float]:
+        """Seconds left for this process, None while unknown."""
+        if self.units <= 0:
+            return None
+        left = max(self.share - self.units, 0)
+        return left * (now - self.start) / self.units
+
     def update(self, units: int, images: int, force: bool = False) -> None:
+        """This process's finished units and embedded images so far."""
         self.units, self.images = units, images
-        now = time.perf_counter()
-        if not self.enabled or (now - self.last < self.interval
+        now = self.clock()
+        if not self.enabled or (self.last is not None and
+                                now - self.last < self.interval
                                 and not force):
             return
         self.last = now
         elapsed = max(now - self.start, 1e-9)
-        eta = (self.total - units) * elapsed / units if units else float(
-            'nan')
-        eta_text = '?' if np.isnan(eta) else _clock(eta)
+        eta = self.eta(now)
+        done = min(self.total, units * self.world_size)
         self.stream.write(
-            f'\r[index] {units}/{self.total} units, {images} images, '
-            f'{images / elapsed:.2f} images/s, elapsed {_clock(elapsed)}, '
-            f'ETA {eta_text}   ')
+            f'\r[index] {done}/{self.total} units, '
+            f'{images * self.world_size} images, '
+            f'{images * self.world_size / elapsed:.2f} images/s, '
+            f'elapsed {_clock(elapsed)}, '
+            f'ETA {"?" if eta is None else _clock(eta)}   ')
         self.stream.flush()
 
     def close(self) -> None:
@@ -313,7 +350,8 @@ def build_gallery_index(
 
     mine = todo[rank::world_size]
     embedder = _Embedder(model, score_thr, batch_size)
-    progress = Progress(len(todo), show_progress and rank == 0)
+    progress = Progress(len(todo), show_progress and rank == 0,
+                        share=len(mine), world_size=world_size)
     pending, results, finished = [], {}, []
     counts = dict(images=0, skipped=[])
 
@@ -330,6 +368,7 @@ def build_gallery_index(
             res['timestamps'].append(np.full(num, stamp, np.float64))
         counts['images'] += len(pending)
         pending.clear()
+        progress.update(progress.units, counts['images'])
 
     def flush_part():
         run_pending()
@@ -370,8 +409,7 @@ def build_gallery_index(
         finished.append(unit)
         if len(finished) >= part_units:
             flush_part()
-        progress.update(done_count * world_size, counts['images'] *
-                        world_size)
+        progress.update(done_count, counts['images'])
         if on_unit_done is not None:
             on_unit_done(done_count, len(mine))
     flush_part()
