@@ -124,7 +124,9 @@ def test_predict_with_a_query_box(method):
         torch.testing.assert_close(
             feats.norm(dim=1), torch.ones(len(feats)), atol=1e-5, rtol=0)
     query_feat = results[0].pred_query_feat
-    assert 'pred_query_feat' not in results[1]
+    assert query_feat.shape == (32, ) and 'pred_query_feat' not in results[1]
+    torch.testing.assert_close(
+        query_feat.norm(), torch.tensor(1.0), atol=1e-5, rtol=0)
 
     # the same box by hand: mmdet's extractor on the neck levels, then
     # the retrieval module and the embedding head
@@ -238,3 +240,37 @@ def test_plain_vit_trains_and_predicts(method):
     assert len(reid_feats) > 0
     torch.testing.assert_close(
         reid_feats.norm(dim=1), torch.ones(len(reid_feats)))
+
+
+@pytest.mark.parametrize('method', ['dcinet', 'inet'])
+def test_bf16_autocast_on_the_cpu(method):
+    """Multi-level pooling and the FC box head under autocast: finite
+    losses, fp32 detections and embeddings close to the fp32 ones."""
+    torch.set_num_threads(1)
+    model = build_model(tiny_fpn_cfg(method)).train()
+    data = model.data_preprocessor(make_pair_batch(), training=True)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        loss, log_vars = model.parse_losses(
+            model.loss(data['inputs'], data['data_samples']))
+    assert torch.isfinite(loss), log_vars
+    loss.backward()
+
+    model.eval()
+    batch = make_pair_batch()
+    query_box = batch['data_samples'][0].gt_instances.bboxes[0].tolist()
+    batch['data_samples'][0].set_metainfo(dict(query_bbox=query_box))
+    data = model.data_preprocessor(
+        dict(inputs=batch['inputs'][:1], data_samples=batch['data_samples'][:1]),
+        training=False)
+    results = []
+    for enabled in (True, False):
+        with torch.no_grad(), torch.autocast(
+                'cpu', dtype=torch.bfloat16, enabled=enabled):
+            results.append(
+                model.predict(data['inputs'], data['data_samples'])[0])
+    pred = results[0].pred_instances
+    assert len(pred) > 0
+    for name in ('bboxes', 'scores', 'reid_feats'):
+        assert pred[name].dtype == torch.float32, name
+    cosine = float(results[0].pred_query_feat @ results[1].pred_query_feat)
+    assert cosine > 0.98, cosine
