@@ -8,7 +8,9 @@ its full frame with the box drawn.
 Nothing is fetched from the network: Gradio's analytics are off, the page
 uses local fonts and no share link is made.
 """
+import atexit
 import os
+import shutil
 import tempfile
 import time
 import traceback
@@ -196,8 +198,9 @@ def build_search_app(index_dir: str,
         model = init_searcher(config, checkpoint, device, cfg_options)
     check_index_model(index, model)
     page = SearchPage(index, model)
-    examples = example_images(index, tempfile.mkdtemp(prefix='mmsearch_web_'),
-                              num_examples)
+    frames_dir = tempfile.mkdtemp(prefix='mmsearch_web_')
+    atexit.register(shutil.rmtree, frames_dir, ignore_errors=True)
+    examples = example_images(index, frames_dir, num_examples)
     return _layout(page, examples, max_topk)
 
 

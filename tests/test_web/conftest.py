@@ -1,6 +1,7 @@
 """Fixtures of the search-page tests: a tiny detecting R-18 model, an index
 of three images and a short video, the page served on a free port, and a
 headless chromium on it."""
+import os
 import os.path as osp
 
 import cv2
@@ -82,13 +83,23 @@ def chromium():
 
 
 @pytest.fixture(scope='module')
-def server(chromium, web_index):
-    """The page over ``web_index``, with the model the index names."""
+def server(chromium, web_index, tmp_path_factory):
+    """The page over ``web_index``, with the model the index names; Gradio
+    keeps its files in a temporary folder while it runs."""
     from mmsearch.apis import build_search_app, launch_search_app
-    app = build_search_app(web_index['index_dir'])
-    url = launch_search_app(app, port=free_port(), block=False, quiet=True)
-    yield url
-    app.close()
+    saved = os.environ.get('GRADIO_TEMP_DIR')
+    os.environ['GRADIO_TEMP_DIR'] = str(tmp_path_factory.mktemp('gradio'))
+    try:
+        app = build_search_app(web_index['index_dir'])
+        url = launch_search_app(app, port=free_port(), block=False,
+                                quiet=True)
+        yield url
+        app.close()
+    finally:
+        if saved is None:
+            os.environ.pop('GRADIO_TEMP_DIR', None)
+        else:
+            os.environ['GRADIO_TEMP_DIR'] = saved
 
 
 @pytest.fixture(scope='module')
