@@ -53,8 +53,7 @@ def require_browser(browser: bool = True) -> Optional[str]:
     if browser and chromium is None:
         missing.append('chromium (apt-get install chromium)')
     if missing:
-        reason = ('the tests of the search page need ' +
-                  ', '.join(missing))
+        reason = ('the tests of the search page need ' + ', '.join(missing))
         if os.environ.get('CI', '').lower() == 'true':
             pytest.fail(f'{reason} (CI=true: the web test must run)')
         pytest.skip(reason)

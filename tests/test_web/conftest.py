@@ -91,8 +91,7 @@ def server(chromium, web_index, tmp_path_factory):
     os.environ['GRADIO_TEMP_DIR'] = str(tmp_path_factory.mktemp('gradio'))
     try:
         app = build_search_app(web_index['index_dir'])
-        url = launch_search_app(app, port=free_port(), block=False,
-                                quiet=True)
+        url = launch_search_app(app, port=free_port(), block=False, quiet=True)
         yield url
         app.close()
     finally:
