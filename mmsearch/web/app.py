@@ -91,13 +91,13 @@ class SearchPage:
                window: float = 1.0,
                cameras: Optional[Sequence[str]] = None,
                videos: Optional[Sequence[str]] = None,
-               time_text: str = '') -> Tuple[List[Dict], str]:
+               time_text: str = '') -> Tuple[List[Dict], np.ndarray, str]:
         """Search the index with a person box of a query image.
 
         Returns:
-            tuple[list[dict], str]: The results of
-            :func:`mmsearch.apis.search_index` and a note (the box was
-            clipped to the image, or '').
+            tuple[list[dict], np.ndarray, str]: The results of
+            :func:`mmsearch.apis.search_index`, the (4,) query box searched
+            and a note (the box was clipped to the image, or '').
         """
         if not image:
             raise ValueError('no query image: upload one or pick an example')
@@ -119,7 +119,7 @@ class SearchPage:
             cameras=list(cameras) if cameras else None,
             videos=list(videos) if videos else None,
             time_range=time_range)
-        return results, note
+        return results, box, note
 
     def summary(self) -> str:
         """Markdown: what the index holds."""
@@ -318,15 +318,16 @@ def _layout(page: SearchPage, examples: List[str], max_topk: int) -> gr.Blocks:
         def on_search(image, text, k, mode, seconds, cams, vids, times):
             try:
                 start_time = time.perf_counter()
-                results, note = page.search(image, text, k, mode, seconds,
-                                            cams, vids, times)
+                results, box, note = page.search(image, text, k, mode, seconds,
+                                                 cams, vids, times)
+                shown = page.show_people(image, box)
                 items = [(result_crop(r), result_caption(r)) for r in results]
                 took = time.perf_counter() - start_time
             except Exception as error:
-                return [], [], None, '', _message(error)
+                return [], [], None, '', gr.update(), _message(error)
             message = (f'{len(results)} results in {took:.2f} s.' +
                        (f' Note: {note}' if note else ''))
-            return results, items, None, '', message
+            return results, items, None, '', shown, message
 
         def on_select(results, evt: gr.SelectData):
             try:
@@ -341,7 +342,9 @@ def _layout(page: SearchPage, examples: List[str], max_topk: int) -> gr.Blocks:
             query, box_text, topk, dedup, window, camera_filter, video_filter,
             time_text
         ]
-        search_outputs = [results_state, gallery, frame, details, status]
+        search_outputs = [
+            results_state, gallery, frame, details, people, status
+        ]
         search.click(on_search, search_inputs, search_outputs)
         box_text.submit(on_search, search_inputs, search_outputs)
         gallery.select(on_select, [results_state], [frame, details])

@@ -13,7 +13,7 @@ from mmsearch.index import GalleryIndex, entry_image
 from mmsearch.visualization import crop_box
 
 HIT_COLOUR = (0, 0, 255)  # BGR
-PERSON_COLOUR = (255, 160, 0)
+PERSON_COLOUR = (0, 140, 255)  # orange
 CHOSEN_COLOUR = (0, 200, 0)
 
 
