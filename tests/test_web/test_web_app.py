@@ -36,6 +36,7 @@ def query_file(page, tmp_path):
     response = page.request.get(src)
     assert response.ok, src
     path = tmp_path / src.split('/')[-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(response.body())
     return str(path)
 
@@ -164,10 +165,18 @@ def test_typed_box_on_a_video_frame_with_filters(browser_page, server,
     assert page.outside_requests == []
 
 
-def test_bad_input_gives_messages(browser_page, server, web_index):
+def test_upload_then_bad_input_gives_messages(browser_page, server, web_index,
+                                              tmp_path):
     page = browser_page
     open_page(page, server)
-    pick_example(page, 'b.png')
+    # an upload (a copy under another name) instead of an example
+    upload = tmp_path / 'uploaded.png'
+    upload.write_bytes(Path(web_index['images']['b.png']).read_bytes())
+    page.locator('#query-image input[type="file"]').set_input_files(
+        str(upload))
+    page.locator('#status').get_by_text('people detected').wait_for()
+    served = query_file(page, tmp_path / 'served')
+    assert Path(served).read_bytes() == upload.read_bytes()
     box_field = page.locator('#query-box textarea, #query-box input').first
     for text, message in (('500, 500, 600, 700', 'lies outside'),
                           ('10, 20, 30', 'four numbers'), ('50, 50, 20, 90',
