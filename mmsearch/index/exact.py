@@ -168,8 +168,8 @@ def exact_topk(
         k: int,
         mask: Optional[np.ndarray] = None,
         chunk_size: int = CHUNK_ROWS,
-        scanner: Optional['ExactScanner'] = None
-) -> Tuple[np.ndarray, np.ndarray]:
+        scanner: Optional['ExactScanner'] = None,
+        max_abs: Optional[float] = None) -> Tuple[np.ndarray, np.ndarray]:
     """Exact top-k inner products (the true top-k, see the module).
 
     Args:
@@ -181,6 +181,8 @@ def exact_topk(
         chunk_size (int): Rows per matrix product (numpy pass).
         scanner (ExactScanner, optional): An 8-bit scanner of ``feats``
             (much faster on large ``N``); None: numpy products.
+        max_abs (float, optional): ``max |feats|`` (for the numpy pass's
+            rounding bound; computed when not given).
 
     Returns:
         tuple[np.ndarray, np.ndarray]: ``sims`` (Q, K) float32 descending
@@ -200,7 +202,8 @@ def exact_topk(
         return direct_topk(feats, queries, k, mask)
     if scanner is not None:
         return scanner.search(queries, k, mask)
-    max_abs = _max_abs(feats, chunk_size)
+    if max_abs is None:
+        max_abs = max(abs(v) for v in value_range(feats))
     bounds = rounding_bound(feats.shape[1], np.abs(queries).sum(1) * max_abs)
 
     def coarse(qs, fetch):
@@ -209,10 +212,13 @@ def exact_topk(
     return certified_topk(feats, queries, k, num_valid, coarse, bounds)
 
 
-def _max_abs(feats: np.ndarray, chunk_size: int) -> float:
-    return max((float(np.abs(feats[b:b + chunk_size]).max())
-                for b in range(0, len(feats), chunk_size)),
-               default=0.0)
+def value_range(feats: np.ndarray) -> Tuple[float, float]:
+    """(min, max) of all values of ``feats`` (torch: float16 reductions in
+    numpy run about 50x slower); (0, 0) when empty."""
+    if feats.size == 0:
+        return 0.0, 0.0
+    low, high = torch.aminmax(_as_tensor(feats))
+    return float(low), float(high)
 
 
 def _numpy_coarse(feats, queries, fetch, mask, chunk_size) -> Pieces:
@@ -228,7 +234,11 @@ def _numpy_coarse(feats, queries, fetch, mask, chunk_size) -> Pieces:
         ids = np.arange(begin, begin + len(block))
         if keep is not None:
             block, ids = block[keep], ids[keep]
-        sims = queries @ block.T
+        # (rows, D) x (D,) is a matrix-vector product (BLAS gemv); a
+        # (1, D) x (D, rows) matrix product pays for threads it cannot use
+        # (~100x slower here on 2 busy cores).
+        sims = (block @ queries[0])[None] if num_q == 1 else (
+            block @ queries.T).T
         cand_s = np.concatenate([best_s, sims], axis=1)
         cand_i = np.concatenate(
             [best_i, np.broadcast_to(ids, sims.shape)], axis=1)
@@ -298,9 +308,12 @@ class ExactScanner:
             self.shards.append(shard)
         self.max_abs = max(abs(low), abs(high)) + (high - low) / 255
         self.dim = dim
-        self._pool = ThreadPoolExecutor(
-            num_shards, initializer=faiss.omp_set_num_threads,
-            initargs=(1, )) if num_shards > 1 else None
+        # Every scan runs in the pool, one OpenMP thread each: a faiss
+        # call from the main thread opens an OpenMP team even for one
+        # query (~500x slower on small shards on busy cores).
+        self._pool = ThreadPoolExecutor(num_shards,
+                                        initializer=faiss.omp_set_num_threads,
+                                        initargs=(1, ))
         self.gpu_index = None
         if use_gpu and hasattr(faiss,
                                'get_num_gpus') and (faiss.get_num_gpus() > 0):
@@ -361,8 +374,7 @@ class ExactScanner:
                                      params=params)
             return sims, ids + offset, ids >= 0
 
-        runs = list(self._pool.map(one, range(len(
-            self.shards)))) if self._pool is not None else [one(0)]
+        runs = list(self._pool.map(one, range(len(self.shards))))
         pieces = []
         for q in range(len(queries)):
             pieces.append([(s[q][ok[q]], i[q][ok[q]])

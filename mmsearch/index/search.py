@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .exact import ExactScanner, exact_topk
+from .exact import ExactScanner, exact_topk, value_range
 from .format import ANN_DIR
 from .store import GalleryIndex
 
@@ -216,7 +216,11 @@ def exact_search(index: GalleryIndex,
     if len(index) >= SCAN_FROM and faiss_available():
         return exact_topk(index.feats, queries, k, mask,
                           scanner=get_scanner(index, use_gpu))
-    return exact_topk(index.float32_feats(), queries, k, mask)
+    if '_max_abs' not in index.__dict__:
+        index.__dict__['_max_abs'] = max(
+            abs(v) for v in value_range(index.feats))
+    return exact_topk(index.float32_feats(), queries, k, mask,
+                      max_abs=index.__dict__['_max_abs'])
 
 
 def group_ids(index: GalleryIndex, dedup: Optional[str],

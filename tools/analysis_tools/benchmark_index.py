@@ -1,29 +1,37 @@
 """Figures of the persistent gallery index (mmsearch.index).
 
-1. Vector search over N synthetic D-dimensional people (default 1,000,000 x
-   256): build time and memory of the exact index (the float16 feature
-   matrix, written to and loaded from the on-disk format) and of the
-   approximate faiss indexes; query latency p50/p99 for top-100; recall@10
-   and recall@100 of the approximate indexes against exact search.
+1. Vector search over N synthetic D-dimensional people (``--num``, default
+   1,000,000 x 256), for each synthetic set (``--sets``), exact and
+   approximate search side by side: build time and memory (the exact
+   index: the float16 features, written to and loaded from the on-disk
+   format, plus the 8-bit copy its scanner builds; the approximate faiss
+   indexes), query latency p50/p99 for top-100 one query at a time (and
+   through ``search_features``), recall@10 and recall@100 of the
+   approximate indexes against exact search, and the ratio of the p50
+   latencies. Exact search is checked against numpy float32 products on
+   ``--check-queries`` queries.
 2. Indexing throughput (images/s) of a model config over a folder of
    random scene images (on the CPU, or --device cuda:0).
 3. One query against that folder: the index (embed the query, search)
    against ``search_gallery`` (which detects and embeds the whole folder
    again).
 
-Synthetic people: ``--data clustered`` draws N / 5 identities in N / 250
+Synthetic people (clustered sets) draw N / 5 identities in N / 250
 appearance groups (an identity's unit centre is its group's centre plus
 Gaussian noise of norm ~1) and each entry as its identity's centre plus
-noise of norm v = ``--view-noise`` (cosine 1 / sqrt(1 + v^2) to the
-centre, about 1 / (1 + v^2) between two views: 0.8 for v = 0.5, as for a
-trained re-ID model; 0.5 for v = 1, a hard case); queries are new views of
-random identities. ``--data uniform`` draws unit vectors uniformly (no
-structure: the hardest case for approximate search).
+noise of norm v (cosine 1 / sqrt(1 + v^2) to the centre, about
+1 / (1 + v^2) between two views); queries are new views of random
+identities. Set ``default``: v = ``--view-noise`` (0.5: views at cosine
+~0.8, as for a trained re-ID model); ``hard``: v = ``--hard-view-noise``
+(1.0: ~0.5); ``uniform``: unit vectors drawn uniformly (no structure: the
+hardest case for approximate search).
 
 Examples:
     python tools/analysis_tools/benchmark_index.py
     python tools/analysis_tools/benchmark_index.py --num 100000 \
         --skip-model --out figures.json
+    python tools/analysis_tools/benchmark_index.py --skip-model \
+        --hard-ann hnsw
     python tools/analysis_tools/benchmark_index.py --skip-vectors \
         --config configs/oim/oim_r18_synthetic.py --folder-images 1000
 """
@@ -49,13 +57,27 @@ def parse_args() -> argparse.Namespace:
         help='clustered: norm of the noise of a view around its identity '
         '(0.5: cosine ~0.8 between two views; 1.0: ~0.5)')
     parser.add_argument(
-        '--timed-exact', type=int, default=20,
-        help='queries timed one by one for the exact latency')
+        '--hard-view-noise', type=float, default=1.0,
+        help='the same for the hard set')
     parser.add_argument(
-        '--data', choices=['clustered', 'uniform'], default='clustered')
+        '--sets', nargs='+', default=['default', 'hard'],
+        choices=list(SETS),
+        help='synthetic sets: default (--view-noise), hard '
+        '(--hard-view-noise), uniform (unit vectors, no structure)')
     parser.add_argument(
         '--ann', nargs='+', default=['ivf'],
         choices=['hnsw', 'ivf'], help='approximate indexes to measure')
+    parser.add_argument(
+        '--hard-ann', nargs='*', default=[], choices=['hnsw', 'ivf'],
+        help='more approximate indexes for the hard set only (hnsw: a '
+        'build of tens of minutes at 1M x 256 on 2 cores)')
+    parser.add_argument(
+        '--check-queries', type=int, default=10,
+        help='queries whose exact results are checked against numpy '
+        'float32 products')
+    parser.add_argument(
+        '--api-queries', type=int, default=50,
+        help='queries timed through search_features')
     parser.add_argument(
         '--config', default='configs/oim/oim_r18_synthetic.py',
         help='model config for parts 2 and 3')
@@ -129,109 +151,202 @@ def recall(found, truth, k):
     ]))
 
 
-def bench_vectors(args, work_dir):
-    from mmsearch.index import (GalleryIndex, add_shard, exact_topk,
-                                faiss_available, search_features)
-    from mmsearch.index.format import empty_shard
-    from mmsearch.index.search import ANN_DEFAULTS, AnnIndex
-    figures = dict(num=args.num, dim=args.dim, data=args.data,
-                   view_noise=args.view_noise, queries=args.queries)
-    t0 = time.perf_counter()
-    feats, queries = synthetic_people(args.num, args.dim, args.queries,
-                                      args.data, view_noise=args.view_noise)
-    figures['generate_s'] = round(time.perf_counter() - t0, 2)
-    print(f'[vectors] {args.num} x {args.dim} {args.data} people generated '
-          f'in {figures["generate_s"]} s', flush=True)
+SETS = dict(
+    default=dict(data='clustered', noise='view_noise'),
+    hard=dict(data='clustered', noise='hard_view_noise'),
+    uniform=dict(data='uniform', noise=None))
 
-    # Exact index: the float16 matrix in the on-disk format.
-    index_dir = osp.join(work_dir, 'synthetic.idx')
-    arrays = empty_shard(args.dim, 'float16')
+
+def synthetic_index(work_dir, name, feats):
+    """Write ``feats`` (float16) as a one-shard index; load it back.
+    Returns (index, figures of the exact index's storage)."""
+    from mmsearch.index import GalleryIndex, add_shard
+    from mmsearch.index.format import empty_shard
+    num, dim = feats.shape
+    index_dir = osp.join(work_dir, f'{name}.idx')
+    arrays = empty_shard(dim, 'float16')
+    num_units = (num + 4) // 5
     arrays.update(
         feats=feats.astype(np.float16),
-        boxes=np.zeros((args.num, 4), np.float32),
-        scores=np.ones(args.num, np.float32),
-        entry_unit=(np.arange(args.num) // 5).astype(np.int32),
-        frames=np.full(args.num, -1, np.int64),
-        timestamps=np.full(args.num, np.nan),
-        unit_keys=np.array([f'image:{i}' for i in range((args.num + 4) //
-                                                         5)]),
-    )
-    num_units = len(arrays['unit_keys'])
+        boxes=np.zeros((num, 4), np.float32),
+        scores=np.ones(num, np.float32),
+        entry_unit=(np.arange(num) // 5).astype(np.int32),
+        frames=np.full(num, -1, np.int64),
+        timestamps=np.full(num, np.nan),
+        unit_keys=np.array([f'image:{i}' for i in range(num_units)]),
+        unit_cameras=np.full(num_units, 'cam'),
+        unit_kinds=np.full(num_units, 'image'))
     arrays['unit_sources'] = arrays['unit_keys']
-    arrays['unit_cameras'] = np.full(num_units, 'cam')
-    arrays['unit_kinds'] = np.full(num_units, 'image')
     signature = dict(config=None, model_cfg_sha256=None, checkpoint=None,
-                     checkpoint_sha256=None, embed_dim=args.dim,
-                     probe_boxes=[], probe_feats=[[0.0] * args.dim],
+                     checkpoint_sha256=None, embed_dim=dim,
+                     probe_boxes=[], probe_feats=[[0.0] * dim],
                      pipeline=[], score_thr=0.5)
     t0 = time.perf_counter()
     add_shard(index_dir, arrays, signature, 'float16')
     write_s = time.perf_counter() - t0
-    del arrays, feats
-    rss0 = rss_mb()
+    del arrays
     t0 = time.perf_counter()
     index = GalleryIndex(index_dir, verify=True)
-    load_s = time.perf_counter() - t0
-    figures['exact'] = dict(
+    return index, dict(
         write_s=round(write_s, 2),
-        load_verified_s=round(load_s, 2),
-        disk_mb=round(sum(
-            s['bytes'] for s in index.manifest['shards']) / 2**20, 1),
-        memory_mb=round(index.feats.nbytes / 2**20, 1),
-        rss_delta_mb=round(rss_mb() - rss0, 1))
-    # Ground truth: all queries in one pass over the float32 copy exact
-    # search keeps (the float16-rounded stored values, which the
-    # approximate index is built from too).
-    t0 = time.perf_counter()
-    f32 = index.float32_feats()
-    figures['exact']['float32_copy_s'] = round(time.perf_counter() - t0, 2)
-    figures['exact']['float32_copy_mb'] = round(f32.nbytes / 2**20, 1)
-    _, exact_ids = exact_topk(f32, queries, 100)
-    times = []
-    for query in queries[:args.timed_exact]:
+        load_verified_s=round(time.perf_counter() - t0, 2),
+        disk_mb=round(sum(s['bytes']
+                          for s in index.manifest['shards']) / 2**20, 1),
+        feats_mb=round(index.feats.nbytes / 2**20, 1))
+
+
+def time_queries(search, queries):
+    """p50/p99 of ``search(query (1, D))`` one query at a time, and the
+    ids found (Q, 100)."""
+    times, found = [], []
+    for query in queries:
         t0 = time.perf_counter()
-        exact_topk(f32, query[None], 100)
+        found.append(search(query[None]))
         times.append(time.perf_counter() - t0)
-    figures['exact'].update(percentiles(times))
-    figures['exact']['timed_queries'] = len(times)
-    print('[vectors] exact:', json.dumps(figures['exact']), flush=True)
+    return percentiles(times), np.stack(found)
+
+
+def bench_set(args, work_dir, name):
+    """Exact and approximate search on one synthetic set."""
+    from mmsearch.index import (ExactScanner, exact_topk, faiss_available,
+                                search_features)
+    from mmsearch.index.search import ANN_DEFAULTS, AnnIndex
+    spec = SETS[name]
+    noise = getattr(args, spec['noise']) if spec['noise'] else None
+    figures = dict(data=spec['data'], view_noise=noise)
+    t0 = time.perf_counter()
+    feats, queries = synthetic_people(args.num, args.dim, args.queries,
+                                      spec['data'], view_noise=noise or 0.5)
+    figures['generate_s'] = round(time.perf_counter() - t0, 2)
+    index, storage = synthetic_index(work_dir, name, feats)
+    del feats
+    exact = dict(storage=storage)
+    figures['exact'] = exact
+    print(f'[{name}] {args.num} x {args.dim} index written and loaded: '
+          f'{json.dumps(storage)}', flush=True)
+
+    # Exact search: the 8-bit scanner (faiss) or numpy over float32.
+    scanner = None
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
+    if faiss_available():
+        scanner = ExactScanner(index.feats)
+        exact.update(kind='8-bit scan + exact re-rank',
+                     max_error=round(scanner.max_error, 5),
+                     shards=len(scanner.shards))
+        feats = index.feats
+    else:
+        feats = index.float32_feats()
+        exact.update(kind='numpy float32')
+    exact['build_s'] = round(time.perf_counter() - t0, 2)
+    exact['build_rss_mb'] = round(rss_mb() - rss0, 1)
+    t0 = time.perf_counter()
+    _, truth = exact_topk(feats, queries, 100, scanner=scanner)
+    exact['batch_s'] = round(time.perf_counter() - t0, 2)
+    # The scanner against numpy float32 products (chunks of the float16
+    # features converted on the fly): the same ids up to float ties.
+    check = min(args.check_queries, len(queries))
+    ref_s, ref_i = exact_topk(index.feats, queries[:check], 100,
+                              chunk_size=16384)
+    exact['agrees_with_numpy'] = bool((ref_i == truth[:check]).all())
+    exact.update(
+        time_queries(lambda q: exact_topk(
+            feats, q, 100, scanner=scanner)[1][0], queries)[0])
+    api_times = []
+    if scanner is not None:
+        index.__dict__['_scanner_memo'] = {False: scanner}
+    search_features(index, queries[0], topk=100, method='exact')  # warm
+    for query in queries[:args.api_queries]:
+        t0 = time.perf_counter()
+        search_features(index, query, topk=100, method='exact')
+        api_times.append(time.perf_counter() - t0)
+    exact['api'] = percentiles(api_times)
+    print(f'[{name}] exact:', json.dumps(exact), flush=True)
     if not faiss_available():
-        print('[vectors] faiss is not installed: no approximate figures')
+        print(f'[{name}] faiss is not installed: no approximate figures')
         return figures
-    import faiss
-    figures['faiss_threads'] = faiss.omp_get_max_threads()
-    for kind in args.ann:
+    kinds = list(args.ann) + [
+        k for k in (args.hard_ann if name == 'hard' else [])
+        if k not in args.ann
+    ]
+    for kind in kinds:
         rss0 = rss_mb()
         t0 = time.perf_counter()
-        ann = AnnIndex(f32, kind)
-        build_s = time.perf_counter() - t0
-        result = dict(params=ann.params, build_s=round(build_s, 1),
-                      rss_delta_mb=round(rss_mb() - rss0, 1))
-        times, found = [], []
-        for query in queries:
-            t0 = time.perf_counter()
-            _, ids = ann.search(query[None], 100)
-            times.append(time.perf_counter() - t0)
-            found.append(ids[0])
-        result.update(percentiles(times))
-        result['recall@10'] = round(recall(found, exact_ids, 10), 4)
-        result['recall@100'] = round(recall(found, exact_ids, 100), 4)
+        ann = AnnIndex(index.feats, kind)
+        result = dict(params=ann.params,
+                      build_s=round(time.perf_counter() - t0, 1),
+                      build_rss_mb=round(rss_mb() - rss0, 1))
+        stats, found = time_queries(lambda q: ann.search(q, 100)[1][0],
+                                    queries)
+        result.update(stats)
+        result['recall@10'] = round(recall(found, truth, 10), 4)
+        result['recall@100'] = round(recall(found, truth, 100), 4)
+        result['exact_over_approx_p50'] = round(
+            exact['p50_ms'] / max(result['p50_ms'], 1e-9), 1)
         # Through the API (results as dicts), with the index cached.
-        index.__dict__.setdefault('_ann_memo', {})[(
-            kind, repr(sorted(dict(ANN_DEFAULTS[kind]).items())),
-            False)] = ann
-        times = []
-        for query in queries[:50]:
+        index.__dict__['_ann_memo'] = {(
+            kind, repr(sorted(dict(ANN_DEFAULTS[kind]).items())), False):
+                                       ann}
+        search_features(index, queries[0], topk=100, method='ann',
+                        ann_kind=kind)  # warm
+        api_times = []
+        for query in queries[:args.api_queries]:
             t0 = time.perf_counter()
             search_features(index, query, topk=100, method='ann',
                             ann_kind=kind)
-            times.append(time.perf_counter() - t0)
-        result['api_top100'] = percentiles(times)
+            api_times.append(time.perf_counter() - t0)
+        result['api'] = percentiles(api_times)
         figures[kind] = result
-        print(f'[vectors] {kind}:', json.dumps(result), flush=True)
+        print(f'[{name}] {kind}:', json.dumps(result), flush=True)
         del ann
         index.__dict__['_ann_memo'] = {}
     return figures
+
+
+def bench_vectors(args, work_dir):
+    figures = dict(num=args.num, dim=args.dim, queries=args.queries)
+    try:
+        import faiss
+        figures['faiss_threads'] = faiss.omp_get_max_threads()
+    except ImportError:
+        pass
+    for name in args.sets:
+        figures[name] = bench_set(args, work_dir, name)
+    print_table(figures, args.sets)
+    return figures
+
+
+def print_table(figures, sets):
+    """Exact and approximate search side by side, per set."""
+    head = (f'{"set":8} {"method":34} {"build s":>8} {"+MB":>7} '
+            f'{"p50 ms":>7} {"p99 ms":>7} {"R@10":>6} {"R@100":>6} '
+            f'{"API p50":>8} {"exact/ann":>9}')
+    print(f'\n{figures["num"]} x {figures["dim"]}, top-100, '
+          f'{figures["queries"]} queries, one at a time')
+    print(head)
+    print('-' * len(head))
+    for name in sets:
+        fig = figures[name]
+        exact = fig['exact']
+        mem = exact['storage']['feats_mb'] + max(exact['build_rss_mb'], 0)
+        rows = [(f'exact ({exact["kind"]})', exact['build_s'], mem,
+                 exact, '1', '1', '')]
+        for kind in ('ivf', 'hnsw'):
+            if kind in fig:
+                res = fig[kind]
+                params = ', '.join(f'{k} {v}' for k, v in
+                                   res['params'].items())
+                rows.append((f'{kind} ({params})', res['build_s'],
+                             res['build_rss_mb'], res,
+                             f'{res["recall@10"]:.4f}',
+                             f'{res["recall@100"]:.4f}',
+                             f'{res["exact_over_approx_p50"]:.1f}'))
+        for method, build_s, mem, res, r10, r100, ratio in rows:
+            print(f'{name:8} {method[:34]:34} {build_s:8.1f} {mem:7.0f} '
+                  f'{res["p50_ms"]:7.2f} {res["p99_ms"]:7.2f} {r10:>6} '
+                  f'{r100:>6} {res["api"]["p50_ms"]:8.2f} {ratio:>9}')
+    print('+MB: exact: the float16 features plus the 8-bit copy; ann: the '
+          'resident memory its build added. exact/ann: the p50 ratio.')
 
 
 def bench_model(args, work_dir):
