@@ -10,6 +10,7 @@ from mmsearch.index import (GalleryIndex, add_shard, exact_topk,
 from mmsearch.index.format import empty_shard
 from mmsearch.index.search import AnnIndex
 
+from .test_exact import gpu_count
 from .test_format import fake_signature
 
 DIM = 8
@@ -168,18 +169,44 @@ def test_hnsw_recall_on_a_small_random_set():
 
 
 @needs_faiss
-def test_ivf_probing_every_list_is_exact():
+@pytest.mark.parametrize('codes', ['sq8', 'flat'])
+def test_ivf_probing_every_list_is_exact(codes):
     rng = np.random.default_rng(5)
     feats = unit_rows(rng, 2000, 16)
     queries = unit_rows(rng, 20, 16)
     exact_sims, exact_ids = exact_topk(feats, queries, 10)
-    ann = AnnIndex(feats, 'ivf', dict(nlist=20, nprobe=20))
+    ann = AnnIndex(feats, 'ivf', dict(nlist=20, nprobe=20, codes=codes))
     sims, ids = ann.search(queries, 10)
     np.testing.assert_array_equal(ids, exact_ids)
+    if codes == 'sq8':  # 8-bit candidates re-ranked exactly
+        np.testing.assert_array_equal(sims, exact_sims)
     np.testing.assert_allclose(sims, exact_sims, rtol=1e-5, atol=1e-5)
-    partial = AnnIndex(feats, 'ivf', dict(nlist=20, nprobe=1))
+    partial = AnnIndex(feats, 'ivf', dict(nlist=20, nprobe=1, codes=codes))
     _, few = partial.search(queries, 10)
     assert (few != exact_ids).any()  # nprobe is applied
+    # More results asked than found: -1 ids, never invented ones.
+    sims, ids = AnnIndex(feats[:50], 'ivf', dict(codes=codes)).search(
+        queries[:2], 60)
+    assert ids.shape == (2, 60) and (ids[:, 50:] == -1).all()
+    assert sorted(ids[0, :50].tolist()) == list(range(50))
+
+
+@needs_faiss
+def test_ivf_codes_are_checked():
+    with pytest.raises(ValueError, match="IVF codes must be one of"):
+        AnnIndex(np.eye(4, dtype=np.float32), 'ivf', dict(codes='pq'))
+
+
+@pytest.mark.skipif(gpu_count() == 0, reason='needs GPU faiss and a GPU')
+def test_ivf_on_the_gpu_probing_every_list_is_exact():
+    rng = np.random.default_rng(5)
+    feats = unit_rows(rng, 2000, 16)
+    queries = unit_rows(rng, 20, 16)
+    _, exact_ids = exact_topk(feats, queries, 10)
+    ann = AnnIndex(feats, 'ivf', dict(nlist=20, nprobe=20), use_gpu=True)
+    assert ann.index is not ann.cpu_index
+    _, ids = ann.search(queries, 10)
+    np.testing.assert_array_equal(ids, exact_ids)
 
 
 @needs_faiss

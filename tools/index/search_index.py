@@ -49,6 +49,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--ann-kind', choices=['ivf', 'hnsw'], default='ivf')
     parser.add_argument(
+        '--gpu',
+        action='store_true',
+        help='search on the GPUs (needs GPU faiss: the IVF index and the '
+        'exact scan move there)')
+    parser.add_argument(
         '--dedup',
         choices=['none', 'image', 'window'],
         default='none',
@@ -108,7 +113,8 @@ def main() -> None:
         cameras=args.cameras,
         videos=args.videos,
         time_range=args.time_range,
-        ann_kind=args.ann_kind)
+        ann_kind=args.ann_kind,
+        use_gpu=args.gpu)
     seconds = time.perf_counter() - start
     print(f'{len(index)} people in the index; {len(results)} results in '
           f'{seconds * 1000:.1f} ms (including the query embedding)')
