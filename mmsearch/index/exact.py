@@ -45,6 +45,8 @@ CHUNK_ROWS = 65536
 # Allowed error of the GPU scan, times ||q|| * max ||x||: generous enough
 # for TF32 matrix products (10-bit mantissas: ~1e-3 relative per product).
 GPU_REL_ERROR = 4e-3
+# The largest k GPU faiss searches for.
+GPU_MAX_K = 2048
 
 Pieces = List[List[Tuple[np.ndarray, np.ndarray]]]
 
@@ -326,6 +328,11 @@ class ExactScanner:
     def __len__(self) -> int:
         return len(self.feats)
 
+    def __del__(self) -> None:
+        pool = self.__dict__.get('_pool')
+        if pool is not None:
+            pool.shutdown(wait=False)
+
     def bounds(self, queries: np.ndarray, gpu: bool = False) -> np.ndarray:
         """(Q,) error bounds ``B`` of the scan's scores."""
         norms = np.linalg.norm(queries.astype(np.float64), axis=1)
@@ -346,15 +353,21 @@ class ExactScanner:
         num_valid = valid_count(len(self.feats), mask)
         if num_valid <= DIRECT_ROWS or num_valid <= k:
             return direct_topk(self.feats, queries, k, mask)
-        gpu = self.gpu_index is not None and mask is None
-        coarse = self._gpu_coarse if gpu else (
-            lambda qs, fetch: self._cpu_coarse(qs, fetch, mask))
-        return certified_topk(self.feats, queries, k, num_valid, coarse,
-                              self.bounds(queries, gpu))
+        bounds = self.bounds(queries)
+        if self.gpu_index is not None and mask is None:
+            # A fetch beyond GPU faiss's largest k scans on the CPU: the
+            # larger of the two bounds holds for either.
+            bounds = np.maximum(bounds, self.bounds(queries, gpu=True))
+        return certified_topk(self.feats, queries, k, num_valid,
+                              lambda qs, fetch: self._coarse(qs, fetch, mask),
+                              bounds)
 
-    def _gpu_coarse(self, queries, fetch) -> Pieces:
-        sims, ids = self.gpu_index.search(queries, int(fetch))
-        return [[_valid(s, i)] for s, i in zip(sims, ids)]
+    def _coarse(self, queries, fetch, mask) -> Pieces:
+        if (self.gpu_index is not None and mask is None
+                and fetch <= GPU_MAX_K):
+            sims, ids = self.gpu_index.search(queries, int(fetch))
+            return [[_valid(s, i)] for s, i in zip(sims, ids)]
+        return self._cpu_coarse(queries, fetch, mask)
 
     def _cpu_coarse(self, queries, fetch, mask) -> Pieces:
         import faiss

@@ -154,9 +154,9 @@ class AnnIndex:
         faiss = _import_faiss()
         if self.kind == 'hnsw':
             self.index.hnsw.efSearch = self.params['ef_search']
-        elif self.index is self.cpu_index:
-            self.index.nprobe = self.params['nprobe']
-        else:
+            return
+        self.cpu_index.nprobe = self.params['nprobe']
+        if self.index is not self.cpu_index:
             faiss.GpuParameterSpace().set_index_parameter(
                 self.index, 'nprobe', self.params['nprobe'])
 
@@ -169,7 +169,9 @@ class AnnIndex:
         refine = self.kind == 'ivf' and self.params['codes'] == 'sq8'
         fetch = min(max(k, k * self.params['refine']),
                     len(self.feats)) if refine else k
-        sims, ids = self.index.search(queries, fetch)
+        # GPU faiss searches for at most 2048 results: more on the CPU.
+        index = self.index if fetch <= 2048 else self.cpu_index
+        sims, ids = index.search(queries, fetch)
         self._set_search_params()
         ids = ids.astype(np.int64)
         if not refine:
