@@ -10,9 +10,11 @@ score, so the kept set holds the whole top-k, ties included.
 
 Exact scores are the float32-rounded values of the inner products of the
 stored features (float16 or float32) with the float32 query, summed in
-float64 (the products of two float32 numbers are exact in float64): one
-number per row, whatever the order of summation, so duplicated rows tie
-exactly. Ties are broken by the lower entry id.
+float64 (the products of two float32 numbers are exact in float64, and
+the float64 sum is far closer than a float32 step): one number per row,
+whatever the order of summation, so duplicated rows tie exactly. Ties are
+broken by the lower entry id. ``B`` holds a margin of more than a float32
+step of the scores, so a row left out cannot tie the k-th after rounding.
 
 The cheap pass is
 
