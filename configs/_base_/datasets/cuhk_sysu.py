@@ -9,8 +9,9 @@
 dataset_type = 'CUHKSYSUDataset'
 data_root = 'data/cuhk_sysu/'
 backend_args = None
-# Labelled training identities (the persons of Train.mat): the method configs set
-# model.roi_head.num_person_ids to it (lookup tables, class centres).
+# Labelled training identities (the persons of Train.mat): the method
+# configs set model.roi_head.num_person_ids to it (lookup tables, class
+# centres).
 num_person_ids = 5532
 
 train_pipeline = [

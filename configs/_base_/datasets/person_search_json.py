@@ -4,9 +4,10 @@
 #   annotations/train.json     images + boxes with person_id (-1 unlabelled)
 #   annotations/test.json      images + boxes + queries (+ gallery lists)
 # num_person_ids = the labelled identities of train.json (printed by
-# check_dataset.py): set it below. With gallery lists the metric reports the CUHK-SYSU
-# keys (cuhk/mAP@<list name>: set gallery_sizes to names the file has),
-# without them the PRW ones (prw/mAP; multiview=False for one camera).
+# check_dataset.py): set it below. With gallery lists the metric reports
+# the CUHK-SYSU keys (cuhk/mAP@<list name>: set gallery_sizes to names the
+# file has), without them the PRW ones (prw/mAP; multiview=False for one
+# camera).
 dataset_type = 'PersonSearchJSONDataset'
 data_root = 'data/my_dataset/'
 train_ann_file = 'annotations/train.json'

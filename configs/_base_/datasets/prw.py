@@ -10,8 +10,9 @@
 dataset_type = 'PRWDataset'
 data_root = 'data/prw/'
 backend_args = None
-# Labelled training identities (the labelled ids of the train frames): the method configs set
-# model.roi_head.num_person_ids to it (lookup tables, class centres).
+# Labelled training identities (the labelled ids of the train frames): the
+# method configs set model.roi_head.num_person_ids to it (lookup tables,
+# class centres).
 num_person_ids = 483
 
 train_pipeline = [

@@ -371,9 +371,7 @@ class PersonSearchRoIHead(StandardRoIHead):
             list[Tensor]: Per image, unit-norm fp32 embeddings (n_i, D),
             whatever the autocast dtype.
         """
-        boxes_list = [
-            get_box_tensor(boxes).float() for boxes in boxes_list
-        ]
+        boxes_list = [get_box_tensor(boxes).float() for boxes in boxes_list]
         rois = bbox2roi(boxes_list)
         if rois.size(0) == 0:
             reid_feats = rois.new_zeros((0, self.reid_head.embed_dim))

@@ -31,15 +31,16 @@ class RoIConvHead(BaseModule):
             convolutions.
     """
 
-    def __init__(self,
-                 in_channels: int,
-                 out_channels: int = 256,
-                 num_convs: int = 2,
-                 stride: int = 1,
-                 norm_cfg: ConfigType = dict(type='BN'),
-                 act_cfg: ConfigType = dict(type='ReLU'),
-                 init_cfg: OptMultiConfig = dict(
-                     type='Kaiming', layer='Conv2d')) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 256,
+        num_convs: int = 2,
+        stride: int = 1,
+        norm_cfg: ConfigType = dict(type='BN'),
+        act_cfg: ConfigType = dict(type='ReLU'),
+        init_cfg: OptMultiConfig = dict(type='Kaiming', layer='Conv2d')
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if num_convs < 1 or stride < 1:
             raise ValueError('RoIConvHead: num_convs and stride must be >= '

@@ -29,8 +29,8 @@ CONFIGS_THEN = [
     'dcinet/dcinet_r18_synthetic_json.py', 'dcinet/dcinet_r50_cuhk.py',
     'dcinet/dcinet_r50_prw.py', 'dcinet/dcinet_x101_32x4d_cuhk.py',
     'inet/inet_r18_synthetic.py', 'inet/inet_r50_cuhk.py',
-    'inet/inet_r50_prw.py', 'oim/oim_r18_synthetic.py',
-    'oim/oim_r50_cuhk.py', 'oim/oim_r50_prw.py'
+    'inet/inet_r50_prw.py', 'oim/oim_r18_synthetic.py', 'oim/oim_r50_cuhk.py',
+    'oim/oim_r50_prw.py'
 ]
 
 
@@ -65,8 +65,8 @@ def loss_settings(loss: torch.nn.Module) -> dict:
     plain = {
         key: value
         for key, value in vars(loss).items()
-        if isinstance(value, (int, float, str, bool, type(None)))
-        and key != 'training'
+        if isinstance(value, (int, float, str, bool,
+                              type(None))) and key != 'training'
     }
     shapes = {
         key: tuple(value.shape)

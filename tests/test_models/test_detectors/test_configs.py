@@ -69,8 +69,8 @@ def test_config_parses_and_builds(config):
         # full-size configs start from ImageNet weights
         # (the stage route's trunk holds the backbone config)
         backbone = cfg.model.backbone
-        init_cfg = backbone.get('init_cfg') or backbone.get(
-            'backbone', {}).get('init_cfg')
+        init_cfg = backbone.get('init_cfg') or backbone.get('backbone',
+                                                            {}).get('init_cfg')
         assert init_cfg.type == 'Pretrained'
 
     model = MODELS.build(drop_init_cfg(cfg.model))

@@ -67,8 +67,9 @@ def build_extractor(type_name: str, channels: int) -> torch.nn.Module:
 
 
 def grads_reached(module: torch.nn.Module) -> bool:
-    return any(p.grad is not None and bool(p.grad.abs().sum() > 0)
-               for p in module.parameters() if p.requires_grad)
+    return any(
+        p.grad is not None and bool(p.grad.abs().sum() > 0)
+        for p in module.parameters() if p.requires_grad)
 
 
 @pytest.mark.parametrize('method', ['dcinet', 'inet'])
@@ -114,7 +115,9 @@ def test_predict_with_a_query_box(method):
     query_box = sample.gt_instances.bboxes[1].tolist()
     sample.set_metainfo(dict(query_bbox=query_box))
     data = model.data_preprocessor(
-        dict(inputs=batch['inputs'][:2], data_samples=batch['data_samples'][:2]),
+        dict(
+            inputs=batch['inputs'][:2],
+            data_samples=batch['data_samples'][:2]),
         training=False)
     with torch.no_grad():
         results = model.predict(data['inputs'], data['data_samples'])
@@ -146,10 +149,9 @@ def test_multi_level_extractor_matches_mmdet():
     gen = torch.Generator().manual_seed(0)
     # a 512 x 768 image: levels of 128 x 192 ... 16 x 24
     feats = tuple(
-        torch.randn(2, 8, 512 // s, 768 // s, generator=gen)
-        for s in STRIDES)
-    rois = torch.tensor([[0, 10.3, 20.7, 40.2, 90.1], [1, 100.5, 50.0, 180.25,
-                                                      230.75],
+        torch.randn(2, 8, 512 // s, 768 // s, generator=gen) for s in STRIDES)
+    rois = torch.tensor([[0, 10.3, 20.7, 40.2, 90.1],
+                         [1, 100.5, 50.0, 180.25, 230.75],
                          [0, 300.0, 10.0, 480.5, 330.0],
                          [1, 200.0, 20.0, 700.0, 500.5],
                          [1, 5.5, 5.5, 25.5, 45.5]])
@@ -166,7 +168,8 @@ def test_roi_conv_head_shapes_and_refusal():
     head = RoIConvHead(in_channels=8, out_channels=12, num_convs=3, stride=2)
     assert head(torch.randn(5, 8, 7, 7)).shape == (5, 12, 4, 4)
     assert len(head.convs) == 3
-    with pytest.raises(ValueError, match=r'\(N, 8, h, w\), got \(5, 6, 7, 7\)'):
+    with pytest.raises(
+            ValueError, match=r'\(N, 8, h, w\), got \(5, 6, 7, 7\)'):
         head(torch.randn(5, 6, 7, 7))
     with pytest.raises(ValueError, match='num_convs and stride'):
         RoIConvHead(in_channels=8, num_convs=0)
@@ -200,8 +203,7 @@ def tiny_vit_cfg(method: str) -> Config:
     model.backbone = dict(
         vit.backbone,
         arch=dict(
-            embed_dims=32, num_layers=4, num_heads=2,
-            feedforward_channels=64),
+            embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64),
         img_size=128,
         out_indices=(0, 1, 2, 3),
         drop_path_rate=0.0,
@@ -228,14 +230,16 @@ def test_plain_vit_trains_and_predicts(method):
     assert all(torch.isfinite(v) for k, v in log_vars.items() if 'loss' in k)
     model.eval()
     data = model.data_preprocessor(
-        dict(inputs=batch['inputs'][:1], data_samples=batch['data_samples'][:1]),
+        dict(
+            inputs=batch['inputs'][:1],
+            data_samples=batch['data_samples'][:1]),
         training=False)
     with torch.no_grad():
         feats = model.extract_feat(data['inputs'])
         result = model.predict(data['inputs'], data['data_samples'])[0]
     # strides 4 .. 64 on the 128 x 192 input
-    assert [tuple(f.shape[2:]) for f in feats] == [(32, 48), (16, 24),
-                                                   (8, 12), (4, 6), (2, 3)]
+    assert [tuple(f.shape[2:]) for f in feats] == [(32, 48), (16, 24), (8, 12),
+                                                   (4, 6), (2, 3)]
     reid_feats = result.pred_instances.reid_feats
     assert len(reid_feats) > 0
     torch.testing.assert_close(
@@ -260,7 +264,9 @@ def test_bf16_autocast_on_the_cpu(method):
     query_box = batch['data_samples'][0].gt_instances.bboxes[0].tolist()
     batch['data_samples'][0].set_metainfo(dict(query_bbox=query_box))
     data = model.data_preprocessor(
-        dict(inputs=batch['inputs'][:1], data_samples=batch['data_samples'][:1]),
+        dict(
+            inputs=batch['inputs'][:1],
+            data_samples=batch['data_samples'][:1]),
         training=False)
     results = []
     for enabled in (True, False):

@@ -123,8 +123,7 @@ def test_losses_take_feat_dim_and_num_person_ids_from_the_head():
     assert _head_losses(cfg) == [('OLPLoss', 32, None), ('C2HEPLoss', 32, 9)]
     # a value written in the loss config wins
     cfg.reid_losses[1].num_person_ids = 12
-    assert _head_losses(cfg) == [('OLPLoss', 32, None),
-                                 ('C2HEPLoss', 32, 12)]
+    assert _head_losses(cfg) == [('OLPLoss', 32, None), ('C2HEPLoss', 32, 12)]
 
 
 def test_missing_num_person_ids_or_a_wrong_feat_dim_is_refused():
