@@ -151,7 +151,10 @@ def check_cfg_options(cfg: Config,
     of ``cfg`` that is not a dict (a string, number, list, None, ...) and
     not read at run time (:data:`RUNTIME_KEYS`) was already copied where it
     is used when the file was parsed; merging the override would change
-    nothing but the top-level copy.
+    nothing but the top-level copy. The message names the key to override:
+    for the variables of :data:`VARIABLE_USES` the one key that uses each
+    (e.g. ``model.roi_head.num_person_ids``), otherwise the settings that
+    hold the same value.
 
     Args:
         cfg (Config): The parsed config, before the overrides are merged.
