@@ -280,3 +280,38 @@ def test_bf16_autocast_on_the_cpu(method):
         assert pred[name].dtype == torch.float32, name
     cosine = float(results[0].pred_query_feat @ results[1].pred_query_feat)
     assert cosine > 0.98, cosine
+
+
+def test_vit_loads_an_mmpretrain_classifier_checkpoint(tmp_path):
+    """The config's init_cfg (prefix 'backbone.') on a checkpoint in
+    mmpretrain's classifier layout, written here (nothing downloads): every
+    backbone weight comes from it."""
+    pytest.importorskip('mmpretrain', reason='the ViT config needs it')
+    cfg = tiny_vit_cfg('dcinet')
+    arch = cfg.backbone.arch
+    torch.manual_seed(1)
+    classifier = MODELS.build(
+        dict(
+            type='mmpretrain.ImageClassifier',
+            data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
+            backbone=dict(
+                type='mmpretrain.VisionTransformer',
+                arch=arch,
+                img_size=128,
+                patch_size=16,
+                out_type='avg_featmap',
+                final_norm=False),
+            head=dict(
+                type='mmpretrain.VisionTransformerClsHead',
+                num_classes=10,
+                in_channels=arch['embed_dims'])))
+    path = str(tmp_path / 'vit_classifier.pth')
+    torch.save(dict(state_dict=classifier.state_dict()), path)
+    cfg.backbone.init_cfg = dict(
+        type='Pretrained', checkpoint=path, prefix='backbone.')
+    model = build_model(cfg)
+    expected = classifier.backbone.state_dict()
+    loaded = model.backbone.state_dict()
+    assert set(loaded) <= set(expected)  # ln2 (the classifier's) is extra
+    for key, value in loaded.items():
+        assert torch.equal(value, expected[key]), key
