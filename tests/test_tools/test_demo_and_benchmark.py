@@ -84,6 +84,12 @@ def test_benchmark_random_images(published_checkpoint, tiny_config, tmp_path):
     assert figures['seconds_per_image'] * figures[
         'images_per_second'] == pytest.approx(1.0)
     assert figures['peak_memory_mib'] > 50  # a torch process holds more
+    # the parameters of the model that the config builds, counted here
+    from mmsearch.apis import init_searcher
+    model = init_searcher(tiny_config, published_checkpoint, device='cpu')
+    expected = sum(p.numel() for p in model.parameters()) / 1e6
+    assert figures['num_params_m'] == pytest.approx(expected)
+    assert f'{expected:.2f} M parameters' in result.stdout
     assert 'images/s' in result.stdout and 'random 96x128' in result.stdout
 
 

@@ -296,8 +296,9 @@ def benchmark(model: torch.nn.Module,
         dict: ``images_per_second``, ``seconds_per_image`` (mean),
         ``median_seconds_per_image``, ``peak_memory_mib``, ``device``,
         ``amp``, ``num_images``, ``detections_per_image``,
-        ``median_cpu_seconds_per_image`` (CPU time of all threads) and
-        (``breakdown``) ``stages``.
+        ``median_cpu_seconds_per_image`` (CPU time of all threads),
+        ``num_params_m`` (millions of parameters) and (``breakdown``)
+        ``stages``.
     """
     return compare([model], batches, num_images, num_warmup, amp, breakdown)[0]
 
@@ -367,6 +368,8 @@ def compare(models: List[torch.nn.Module],
         figures[m]['detections_per_image'] = detections[m] / num_images
         figures[m]['median_cpu_seconds_per_image'] = statistics.median(
             cpu_seconds[m])
+        figures[m]['num_params_m'] = sum(
+            p.numel() for p in models[m].parameters()) / 1e6
         if m:
             figures[m]['max_abs_diff'] = diffs[m]
     return figures
@@ -398,6 +401,7 @@ def format_figures(name: str, figures: dict, source: str) -> str:
         f'{figures["median_seconds_per_image"]:.3f} s) on {source}, '
         f'{figures["device"]}, amp={figures["amp"]}; peak memory '
         f'{figures["peak_memory_mib"]:.0f} MiB; '
+        f'{figures["num_params_m"]:.2f} M parameters; '
         f'{figures["detections_per_image"]:.1f} detections per image; '
         f'median CPU time {figures["median_cpu_seconds_per_image"]:.3f} s'
     ]
