@@ -72,8 +72,9 @@ def swin_to_original(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     applies): ``stages`` -> ``layers``, ``attn.w_msa`` -> ``attn``,
     ``ffn.layers.0.0``/``ffn.layers.1`` -> ``mlp.fc1``/``mlp.fc2``,
     ``patch_embed.projection`` -> ``patch_embed.proj``, and the unfold
-    order of the patch-merging weights back to the official one. mmdet's
-    output norms (``norm{i}``) have no official counterpart and are left
+    order of the patch-merging weights back to the official one.
+    ``norm3`` (after the last stage) becomes the official final ``norm``;
+    mmdet's other output norms have no official counterpart and are left
     out.
 
     Args:
@@ -84,6 +85,9 @@ def swin_to_original(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """
     official = OrderedDict()
     for key, value in state_dict.items():
+        if key.startswith('norm3.'):
+            official[key.replace('norm3.', 'norm.', 1)] = value
+            continue
         if key.startswith('norm'):
             continue
         new_key = key

@@ -140,6 +140,7 @@ class StageSplitPart(BaseModule):
         full = MODELS.build(self.backbone_cfg)
         with quiet_info_logs():
             full.init_weights()
+            self.split.after_init_weights(full)
         source = full.state_dict()
         own = self.backbone.state_dict()
         missing = [key for key in own if key not in source]

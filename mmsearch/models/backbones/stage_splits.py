@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Tuple
 
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmdet.models.utils import make_divisible
+from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
 STAGE_SPLITS: Dict[str, 'StageSplit'] = {}
@@ -115,6 +116,16 @@ class StageSplit:
         """RoI features (N, C4, h, w) -> (N, C5, h / 2, w / 2), NCHW."""
         raise NotImplementedError
 
+    def after_init_weights(self, backbone: nn.Module) -> None:
+        """Complete the whole backbone's weights after its own init.
+
+        For checkpoint keys the backbone's own loading leaves out although
+        they belong to the split's modules. Defaults to nothing.
+
+        Args:
+            backbone (nn.Module): The whole backbone, initialised.
+        """
+
     def layer_depth(self, backbone: nn.Module,
                     param_name: str) -> Optional[Tuple[int, int]]:
         """Layer-wise depth of a parameter, for layer-wise lr decay.
@@ -199,8 +210,9 @@ class SwinSplit(StageSplit):
     position embedding), stages 0 and 1, the blocks of stage 2 and
     ``norm2`` if ``out_indices`` holds 2. Last stage: ``stages.2.downsample``
     (patch merging to stride 32), ``stages.3`` and ``norm3`` if
-    ``out_indices`` holds 3. Maps are NCHW outside, tokens (N, h * w, C)
-    inside.
+    ``out_indices`` holds 3 (from the official release's final ``norm``
+    when ``convert_weights`` loads one). Maps are NCHW outside, tokens
+    (N, h * w, C) inside.
     """
 
     def check(self, backbone):
@@ -249,6 +261,26 @@ class SwinSplit(StageSplit):
                 return sum(depths[:stage + 1]), num_depths
             return sum(depths[:stage]) + int(parts[3]) + 1, num_depths
         return num_depths - 1, num_depths
+
+    def after_init_weights(self, backbone):
+        """The official release's final ``norm`` is the norm after stage 4,
+        which mmdet's ``convert_weights`` drops: it initialises ``norm3``."""
+        init_cfg = backbone.init_cfg
+        if (not backbone.convert_weights or not isinstance(init_cfg, dict)
+                or 'checkpoint' not in init_cfg
+                or getattr(backbone, 'norm3', None) is None):
+            return
+        checkpoint = CheckpointLoader.load_checkpoint(
+            init_cfg['checkpoint'], map_location='cpu')
+        state_dict = checkpoint.get('state_dict',
+                                    checkpoint.get('model', checkpoint))
+        final_norm = {
+            name: state_dict[f'norm.{name}']
+            for name, _ in backbone.norm3.named_parameters()
+            if f'norm.{name}' in state_dict
+        }
+        if final_norm:
+            backbone.norm3.load_state_dict(final_norm)
 
     def forward_last_stage(self, backbone, x):
         hw_shape = x.shape[-2:]

@@ -28,8 +28,7 @@ def upstream_checkpoint(layout, state_dict):
         prefixed = {'backbone.' + k: v for k, v in state_dict.items()}
         return dict(state_dict=prefixed), dict(convert_weights=False), None
     if layout == 'swin_official':  # microsoft/Swin-Transformer release
-        official = swin_to_original(state_dict)
-        official['norm.weight'] = torch.rand(4)  # classifier's final norm
+        official = swin_to_original(state_dict)  # norm3 as the final norm
         return dict(model={
             **official,
             **head
@@ -45,9 +44,11 @@ def upstream_checkpoint(layout, state_dict):
 CASES = [
     ('convnext', 'mmpretrain', dict(frozen_stages=1), ()),
     ('swin', 'mmdet', dict(frozen_stages=1), ()),
-    # the official release has no per-output norms (mmdet's norm3): those
-    # keep the backbone's own init (LayerNorm weight 1, bias 0)
-    ('swin', 'swin_official', dict(), ('norm3.weight', 'norm3.bias')),
+    # the official release's final norm initialises norm3 (mmdet drops it)
+    ('swin', 'swin_official', dict(), ()),
+    # its other output norms (norm2 here) keep the backbone's own init
+    ('swin', 'swin_official', dict(out_indices=(2, 3)), ('norm2.weight',
+                                                         'norm2.bias')),
     ('pvtv2', 'pvt_official', dict(), ()),
     ('mobilenetv2', 'mmpretrain', dict(frozen_stages=2), ()),
     ('resnet', 'torchvision', dict(frozen_stages=1), ()),
