@@ -64,8 +64,6 @@ class StageSplitPart(BaseModule):
             ``backbone`` config, where the backbone's own loading uses it.
     """
 
-    part = ''  # 'trunk' or 'last_stage'
-
     def __init__(self, backbone: ConfigType, init_cfg: None = None) -> None:
         if init_cfg is not None:
             raise ValueError(
@@ -177,8 +175,6 @@ class StageSplitTrunk(StageSplitPart):
         backbone (dict): The backbone config (with its ``init_cfg``).
         init_cfg: Must be None (see :class:`StageSplitPart`).
     """
-
-    part = 'trunk'
 
     def kept_names(self, backbone):
         return self.split.trunk_names(backbone)

@@ -26,8 +26,6 @@ class BackboneLastStage(StageSplitPart):
         init_cfg: Must be None (see :class:`StageSplitPart`).
     """
 
-    part = 'last_stage'
-
     def kept_names(self, backbone):
         return self.split.last_stage_names(backbone)
 
