@@ -26,16 +26,17 @@ SCAN_FROM = 50_000
 IVF_CODES = ('sq8', 'flat')
 # Approximate-search defaults (tools/analysis_tools/benchmark_index.py
 # measures them on 1M x 256, 2 cores). IVF is the default kind: it builds
-# in about a minute at 1M x 256 where HNSW takes the better part of an
-# hour, and runs on GPUs with GPU faiss. Its lists hold 8-bit codes
+# in well under a minute at 1M x 256 (HNSW: ~12 minutes and 4x the
+# memory) and runs on GPUs with GPU faiss. Its lists hold 8-bit codes
 # (N x D bytes, a quarter of float32 vectors) whose 4k best candidates are
 # re-ranked exactly: per probed list ~1.7x faster than float32 lists at
 # the same recall, so nprobe = nlist / 8 costs less than float32 lists at
-# nlist / 16 and finds more (default set, views at cosine ~0.8:
-# recall@10 0.997, p50 ~2.8 ms against 0.993 at 3.2 ms). On the hard set
-# (views at cosine ~0.5) IVF loses recall (the lists cut through the
-# identities; ~0.96 at 200k) where HNSW keeps recall@10 ~1.0 at < 1 ms:
-# choose ann_kind='hnsw' for such data and pay its build once (cached).
+# nlist / 16 and finds more. Default set (views at cosine ~0.8): recall@10
+# 0.997, recall@100 0.987, p50 2.9 ms (float32 lists at nlist / 16: 0.993
+# at 3.2 ms). Hard set (views at cosine ~0.5): IVF recall@10 0.86 at
+# 2.9 ms (the lists cut through the identities), HNSW 0.986 at 0.95 ms:
+# for such data search exactly ('auto' does up to EXACT_UP_TO entries) or
+# choose ann_kind='hnsw' and pay its build once (it is cached on disk).
 ANN_DEFAULTS = dict(
     hnsw=dict(M=32, ef_construction=80, ef_search=160),
     ivf=dict(nlist=None, nprobe=None, codes='sq8', refine=4))
