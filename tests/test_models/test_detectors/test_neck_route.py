@@ -290,21 +290,27 @@ def test_vit_loads_an_mmpretrain_classifier_checkpoint(tmp_path):
     cfg = tiny_vit_cfg('dcinet')
     arch = cfg.backbone.arch
     torch.manual_seed(1)
-    classifier = MODELS.build(
-        dict(
-            type='mmpretrain.ImageClassifier',
-            data_preprocessor=dict(type='mmpretrain.ClsDataPreprocessor'),
-            backbone=dict(
-                type='mmpretrain.VisionTransformer',
-                arch=arch,
-                img_size=128,
-                patch_size=16,
-                out_type='avg_featmap',
-                final_norm=False),
-            head=dict(
-                type='mmpretrain.VisionTransformerClsHead',
-                num_classes=10,
-                in_channels=arch['embed_dims'])))
+    # mmpretrain's own registry and default scope: another test may have
+    # left mmsearch's scope as the default one
+    import mmpretrain.models  # noqa: F401 (registers the classifier parts)
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        classifier = PRETRAIN_MODELS.build(
+            dict(
+                type='ImageClassifier',
+                data_preprocessor=dict(type='ClsDataPreprocessor'),
+                backbone=dict(
+                    type='VisionTransformer',
+                    arch=arch,
+                    img_size=128,
+                    patch_size=16,
+                    out_type='avg_featmap',
+                    final_norm=False),
+                head=dict(
+                    type='VisionTransformerClsHead',
+                    num_classes=10,
+                    in_channels=arch['embed_dims'])))
     path = str(tmp_path / 'vit_classifier.pth')
     torch.save(dict(state_dict=classifier.state_dict()), path)
     cfg.backbone.init_cfg = dict(
