@@ -29,6 +29,7 @@ from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from torch import Tensor, nn
 
 from mmsearch.models.roi_heads import PersonSearchRoIHead
+from mmsearch.models.roi_heads.shared_heads import BackboneLastStage
 
 from .ops import (decode_deltas, grid_anchors, nms_indices, roi_align,
                   topk_indices)
@@ -70,6 +71,14 @@ def _check_nms_cfg(where: str, nms_cfg: dict) -> None:
     if extra:
         _fail(where, f'an NMS config with {sorted(extra)}',
               'the export supports iou_threshold only.')
+
+
+# Stage-route last stages whose traced graph fixes the number of RoIs
+# (window/attention reshapes computed with Python ints from shapes, e.g.
+# mmdet's Swin ``window_reverse`` and PVT's attention): the ONNX model would
+# fail at run time on another number of detections.
+UNEXPORTABLE_LAST_STAGES = ('SwinTransformer', 'PyramidVisionTransformer',
+                            'PyramidVisionTransformerV2')
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -130,6 +139,16 @@ def check_exportable(model: nn.Module) -> None:
             f'(pool_mode={getattr(layer, "pool_mode", None)!r})',
             "the export supports mmcv RoIAlign with pool_mode='avg' "
             '(ONNX RoiAlign).')
+    for name in ('shared_head', 'reid_shared_head'):
+        head = getattr(model.roi_head, name, None)
+        if (isinstance(head, BackboneLastStage) and type(
+                head.backbone).__name__ in UNEXPORTABLE_LAST_STAGES):
+            _fail(
+                f'roi_head.{name}',
+                f'the last stage of {type(head.backbone).__name__}',
+                'its traced attention layers fix the number of RoIs; the '
+                'export supports the last stages of ResNet/ResNeXt, '
+                'ConvNeXt and MobileNetV2 (and res5 ResLayer heads).')
     bbox_head = model.roi_head.bbox_head
     if not isinstance(bbox_head, BBoxHead):
         _fail('roi_head.bbox_head',

@@ -39,6 +39,12 @@ def test_every_project_config_is_exportable(config):
                            match='AnchorGenerator with 5 levels'):
             check_exportable(model)
         return
+    backbone = cfg.model.backbone.get('backbone', cfg.model.backbone)
+    if backbone.type.split('.')[-1] in ('SwinTransformer',
+                                        'PyramidVisionTransformerV2'):
+        with pytest.raises(UnsupportedModelError, match='the last stage of'):
+            check_exportable(model)
+        return
     check_exportable(model)
     spec = preprocess_spec(cfg)
     assert spec['resize']['keep_ratio'] and spec['mean'] is not None

@@ -15,6 +15,7 @@ import torch
 from mmsearch.apis import embed_query, init_searcher
 from mmsearch.deployment import runtime
 from mmsearch.deployment.export import export_onnx
+from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
 from mmsearch.testing.deployment import (draw_person_scene, make_detecting,
                                          match_boxes, torch_gallery_outputs)
 
@@ -86,3 +87,25 @@ def test_query_model_matches_embed_query(exported, size, tmp_path):
     both = searcher.embed_boxes(image, boxes)
     one = runtime.embed_query(searcher, image, boxes[1])
     np.testing.assert_allclose(both[1], one, atol=1e-5)
+
+
+@pytest.mark.parametrize('family', ['convnext', 'mobilenetv2'])
+def test_stage_route_export_matches_pytorch(family, tmp_path):
+    """A DC-I-Net on the stage route (tiny backbone of the family, its last
+    stage as both RoI heads) exports and agrees with PyTorch."""
+    from mmengine.config import Config
+    if family == 'convnext':
+        pytest.importorskip('mmpretrain', reason='ConvNeXt is mmpretrain\'s')
+    cfg = Config.fromfile(config_path('dcinet'))
+    backbone, trunk_channels, last_channels = TINY_BACKBONES[family]
+    cfg.model = swap_backbone(cfg.model, backbone, trunk_channels,
+                              last_channels)
+    torch.manual_seed(0)
+    model = init_searcher(cfg, device='cpu')
+    make_detecting(model, seed=0)
+    export_onnx(model, str(tmp_path))
+    searcher = runtime.init_searcher(str(tmp_path), num_threads=1)
+    for size in IMAGE_SIZES:
+        image = draw_person_scene(*size, seed=sum(size))
+        assert_same_detections(
+            torch_gallery_outputs(model, image), searcher.detect(image))
