@@ -38,9 +38,11 @@ class Progress:
 
     The ETA is the time per finished unit times the units left, from this
     process's own share of the units (in a distributed build, rank 0's);
-    it reads ``?`` until a first unit has finished (no rate is known
-    before: a first batch done is no measure of a unit), and 0:00:00 only
-    when this process's share is done.
+    it reads ``?`` until a first unit has finished and an image has been
+    embedded (no rate is known before: a first batch done is no measure of
+    a unit, and an image unit counts as finished when its image is queued
+    for a batch, before any time was spent on it), and 0:00:00 only when
+    this process's share is done.
 
     Args:
         total_units (int): Units of the whole build (all processes).
@@ -76,7 +78,7 @@ class Progress:
 
     def eta(self, now: float) -> Optional[float]:
         """Seconds left for this process, None while unknown."""
-        if self.units <= 0:
+        if self.units <= 0 or self.images <= 0:
             return None
         left = max(self.share - self.units, 0)
         return left * (now - self.start) / self.units

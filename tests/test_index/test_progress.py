@@ -35,6 +35,21 @@ def test_eta_from_the_finished_units():
     assert lines(out)[-1].rstrip().endswith('ETA 0:00:00')
 
 
+def test_no_eta_from_units_queued_but_not_embedded():
+    """An image folder in batches of 4: the first image's unit counts as
+    finished when the image is queued, before any is embedded; that is no
+    rate (it showed 'ETA 0:00:00' on the first line of a 1000-image
+    build)."""
+    clock, out = FakeClock(), io.StringIO()
+    progress = Progress(1000, stream=out, interval=0.0, clock=clock)
+    clock.now += 0.01
+    progress.update(1, 0)
+    assert lines(out)[-1].rstrip().endswith('ETA ?')
+    clock.now += 1.0
+    progress.update(4, 4)  # 4 of 1000 in 1.01 s: 996 x 1.01 / 4 s left
+    assert lines(out)[-1].rstrip().endswith('ETA 0:04:11')
+
+
 def test_eta_of_a_distributed_build_uses_this_process_share():
     """Rank 0 of 2 with 3 of the 5 units: after its first unit (10 s) the
     line shows 2 units by all, and 2 of its own units left (20 s)."""
