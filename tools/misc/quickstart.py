@@ -44,10 +44,13 @@ DEFAULT_LR = 0.02
 # not bit-identical across machines (CPU instruction sets and thread counts
 # change the order of floating-point sums, and 350 iterations from scratch
 # amplify it); with 12 queries top-1 moves in steps of 1/12 = 8.3 points.
-# The third is this release (validation half-way and at the end) on the
-# shared 2-core machine of its tests. EXPECTED_RANGE adds a margin around
-# them (three observations, not a measured spread).
-OBSERVED = ((0.5560, 0.7500), (0.5389, 0.6667), (0.5880, 0.8333))
+# The third is the release with validation half-way and at the end, the
+# fourth the same run with torch 2.14.1 (the set-up's torch since the
+# mmpretrain backbones), both on the shared 2-core machine of its tests.
+# EXPECTED_RANGE adds a margin around them (four observations, not a
+# measured spread).
+OBSERVED = ((0.5560, 0.7500), (0.5389, 0.6667), (0.5880, 0.8333),
+            (0.5987, 0.7500))
 EXPECTED_RANGE = dict(mAP=(0.50, 0.60), top1=(7 / 12, 10 / 12))
 
 
