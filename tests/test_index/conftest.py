@@ -6,21 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from mmsearch.testing.configs import write_small_test_config
+
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-BASE_CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
-TINY_CONFIG = """
-_base_ = [{base!r}]
-small_test = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(160, 96), keep_ratio=True),
-    dict(type='LoadPersonSearchAnnotations', with_bbox=True),
-    dict(type='PackPersonSearchInputs')
-]
-test_dataloader = dict(dataset=dict(pipeline=small_test))
-# Few proposals, at most 3 people per image, every score kept.
-model = dict(test_cfg=dict(rpn=dict(nms_pre=100, max_per_img=20),
-                           rcnn=dict(score_thr=0.0, max_per_img=3)))
-"""
 IMAGE_SHAPE = (96, 128, 3)
 VIDEO_FPS = 4.0
 VIDEO_FRAMES = 8
@@ -28,9 +16,13 @@ VIDEO_FRAMES = 8
 
 @pytest.fixture(scope='session')
 def tiny_config(tmp_path_factory):
-    path = tmp_path_factory.mktemp('cfg') / 'oim_tiny.py'
-    path.write_text(TINY_CONFIG.format(base=BASE_CONFIG))
-    return str(path)
+    # Few proposals, at most 3 people per image, every score kept.
+    return write_small_test_config(
+        str(tmp_path_factory.mktemp('cfg') / 'oim_tiny.py'),
+        scale=(160, 96),
+        proposals=20,
+        score_thr=0.0,
+        max_per_img=3)
 
 
 def make_model(config, seed):

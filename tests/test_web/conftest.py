@@ -8,24 +8,10 @@ import cv2
 import pytest
 import torch
 
+from mmsearch.testing.configs import write_small_test_config
 from mmsearch.testing.deployment import draw_person_scene, make_detecting
 from mmsearch.testing.web import (free_port, launch_chromium, require_browser)
 
-ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-BASE_CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
-# Small inputs; up to 5 people per image above the index's threshold.
-CONFIG = """
-_base_ = [{base!r}]
-web_test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(200, 150), keep_ratio=True),
-    dict(type='LoadPersonSearchAnnotations', with_bbox=True),
-    dict(type='PackPersonSearchInputs')
-]
-test_dataloader = dict(dataset=dict(pipeline=web_test_pipeline))
-model = dict(test_cfg=dict(rpn=dict(nms_pre=100, max_per_img=30),
-                           rcnn=dict(score_thr=0.3, max_per_img=5)))
-"""
 HEIGHT, WIDTH = 120, 160
 SCORE_THR = 0.5
 VIDEO_FPS = 4.0
@@ -37,8 +23,13 @@ def web_index(tmp_path_factory):
     cam1/a.png, cam1/b.png, cam2/c.png and street.avi (6 frames)."""
     from mmsearch.apis import build_index, init_searcher
     root = tmp_path_factory.mktemp('web')
-    config = root / 'oim_web.py'
-    config.write_text(CONFIG.format(base=BASE_CONFIG))
+    # Small inputs; up to 5 people per image above the index's threshold.
+    config = write_small_test_config(
+        str(root / 'oim_web.py'),
+        scale=(200, 150),
+        proposals=30,
+        score_thr=0.3,
+        max_per_img=5)
     torch.manual_seed(0)
     model = init_searcher(str(config), device='cpu')
     make_detecting(model, seed=1, size=(HEIGHT, WIDTH))
