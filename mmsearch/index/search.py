@@ -10,7 +10,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .exact import ExactScanner, exact_topk, rerank, value_range
+from .exact import (GPU_MAX_K, ExactScanner, exact_topk, rerank,
+                    value_range)
 from .format import ANN_DIR
 from .store import GalleryIndex
 
@@ -170,8 +171,8 @@ class AnnIndex:
         refine = self.kind == 'ivf' and self.params['codes'] == 'sq8'
         fetch = min(max(k, k * self.params['refine']),
                     len(self.feats)) if refine else k
-        # GPU faiss searches for at most 2048 results: more on the CPU.
-        index = self.index if fetch <= 2048 else self.cpu_index
+        # GPU faiss searches for at most GPU_MAX_K results: more on the CPU.
+        index = self.index if fetch <= GPU_MAX_K else self.cpu_index
         sims, ids = index.search(queries, fetch)
         self._set_search_params()
         ids = ids.astype(np.int64)
@@ -240,11 +241,22 @@ def get_ann(index: GalleryIndex,
 
 def get_scanner(index: GalleryIndex, use_gpu: bool = False) -> ExactScanner:
     """The 8-bit exact-search scanner of ``index``, built once (about a
-    second per million 256-d entries) and kept on the index object."""
+    second per million 256-d entries) and kept on the index object.
+    ``use_gpu`` without a GPU faiss device gives the CPU scanner (one
+    copy, not a second identical one)."""
+    use_gpu = bool(use_gpu) and _import_faiss().get_num_gpus() > 0
     memo = index.__dict__.setdefault('_scanner_memo', {})
     if use_gpu not in memo:
         memo[use_gpu] = ExactScanner(index.feats, use_gpu=use_gpu)
     return memo[use_gpu]
+
+
+def clear_search_cache(index: GalleryIndex) -> None:
+    """Drop the scanners and approximate indexes kept on ``index`` (by
+    :func:`get_scanner` and :func:`get_ann`) to free their memory; the
+    on-disk ``ann/`` cache stays."""
+    index.__dict__.pop('_scanner_memo', None)
+    index.__dict__.pop('_ann_memo', None)
 
 
 def exact_search(index: GalleryIndex,
