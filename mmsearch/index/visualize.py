@@ -1,4 +1,5 @@
 """A drawn result sheet for index searches: crops with source and time."""
+import math
 import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
@@ -34,15 +35,30 @@ def entry_image(result: Dict) -> np.ndarray:
     return read_image(result['source'])
 
 
+def format_time(seconds: Optional[float]) -> str:
+    """``m:ss.s`` (``h:mm:ss.s`` from an hour on); '' for None or NaN.
+
+    Rounded to tenths before splitting, so 59.96 s reads ``1:00.0``.
+    """
+    if seconds is None or math.isnan(seconds):
+        return ''
+    tenths = int(round(float(seconds) * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    secs = f'{rest // 10:02d}.{rest % 10}'
+    if hours:
+        return f'{hours}:{minutes:02d}:{secs}'
+    return f'{minutes}:{secs}'
+
+
 def describe(result: Dict) -> str:
-    """``name`` for images, ``name f<frame> <m:ss.s>`` for video frames."""
+    """``name`` for images, ``name f<frame> <time>`` for video frames
+    (:func:`format_time`)."""
     name = osp.basename(result['source'])
     if result['kind'] != 'video':
         return name
-    stamp = result['timestamp']
-    when = '' if stamp is None or np.isnan(stamp) else (
-        f' {int(stamp // 60)}:{stamp % 60:04.1f}')
-    return f'{name} f{result["frame"]}{when}'
+    when = format_time(result['timestamp'])
+    return f'{name} f{result["frame"]}' + (f' {when}' if when else '')
 
 
 def _tile(crop: np.ndarray, lines: Sequence[str], colour,

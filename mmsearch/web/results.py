@@ -10,22 +10,12 @@ import cv2
 import numpy as np
 
 from mmsearch.index import GalleryIndex, entry_image
+from mmsearch.index.visualize import format_time
 from mmsearch.visualization import crop_box
 
 HIT_COLOUR = (0, 0, 255)  # BGR
 PERSON_COLOUR = (0, 140, 255)  # orange
 CHOSEN_COLOUR = (0, 200, 0)
-
-
-def format_time(seconds: Optional[float]) -> str:
-    """``m:ss.s`` (``h:mm:ss.s`` from an hour on); '' for None or NaN."""
-    if seconds is None or math.isnan(seconds):
-        return ''
-    hours, rest = divmod(float(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f'{int(hours)}:{int(minutes):02d}:{secs:04.1f}'
-    return f'{int(minutes)}:{secs:04.1f}'
 
 
 def result_caption(result: Dict) -> str:

@@ -74,10 +74,13 @@ def test_person_at_takes_the_smallest_box_holding_the_click():
 
 
 def test_caption_and_time():
-    assert format_time(None) is format_time(math.nan) == ''
+    assert format_time(None) == format_time(math.nan) == ''
     assert format_time(3.04) == '0:03.0'
     assert format_time(754.25) == '12:34.2'
     assert format_time(3723.5) == '1:02:03.5'
+    # tenths round before minutes split: no '0:60.0'
+    assert format_time(59.96) == '1:00.0'
+    assert format_time(3599.96) == '1:00:00.0'
     video = dict(
         rank=3,
         similarity=0.912345,
