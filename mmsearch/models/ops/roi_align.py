@@ -219,9 +219,10 @@ class SeparableRoIAlignFunction(Function):
         if len(plan.crops) < rois.size(0):
             out.index_fill_(0, plan.empty_rois, 0)
         wy, wx = plan.weights_y, plan.weights_x
+        # (B, H, W, C): a crop's rows are (x, c) blocks of memory (copied
+        # with every thread; only the small per-RoI products use one)
+        feat_hwc = feat.permute(0, 2, 3, 1).contiguous()
         with per_roi_products():
-            # (B, H, W, C): a crop's rows are (x, c) blocks of memory
-            feat_hwc = feat.permute(0, 2, 3, 1).contiguous()
             for r, b, y0, y1, x0, x1 in plan.crops:
                 crop = feat_hwc[b, y0:y1, x0:x1].reshape(y1 - y0, -1)
                 # (out_h, Hc) @ (Hc, Wc * C) -> (out_h, Wc, C)
@@ -249,7 +250,7 @@ class SeparableRoIAlignFunction(Function):
                 grad_crop = grad_hwc[b, y0:y1, x0:x1].view(y1 - y0, -1)
                 grad_crop.addmm_(wy[r, :, y0:y1].t(),
                                  cols.reshape(cols.size(0), -1))
-            grad_feat = grad_hwc.permute(0, 3, 1, 2).contiguous()
+        grad_feat = grad_hwc.permute(0, 3, 1, 2).contiguous()
         return grad_feat, None, None, None, None, None
 
 

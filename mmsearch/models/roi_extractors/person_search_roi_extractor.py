@@ -95,16 +95,16 @@ class PersonSearchRoIExtractor(SingleRoIExtractor):
         device_type = feats[0].device.type
         feats_dtype = feats[0].dtype
         feats = tuple(feat.float() for feat in feats)
+        rois = rois.float()  # rescaled and pooled in float32 on every path
         with torch.autocast(device_type, enabled=False):
             if len(feats) == 1 and len(rois):
                 # as the parent's single-level path, without its unused
                 # zero tensor of the output's size (300 RoIs: 240 MB)
                 if roi_scale_factor is not None:
                     rois = self.roi_rescale(rois, roi_scale_factor)
-                roi_feats = self.roi_layers[0](feats[0], rois.float())
+                roi_feats = self.roi_layers[0](feats[0], rois)
             else:
-                roi_feats = super().forward(feats, rois.float(),
-                                            roi_scale_factor)
+                roi_feats = super().forward(feats, rois, roi_scale_factor)
         if not torch.is_autocast_enabled(device_type):
             roi_feats = roi_feats.to(feats_dtype)
         if (self.cpu_fast_path and not self.training
