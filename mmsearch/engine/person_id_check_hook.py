@@ -1,5 +1,6 @@
 """Refuse to train when the re-ID memories have fewer rows than the
 training set has identities."""
+import logging
 from typing import Iterable, Iterator, Optional
 
 from mmengine.hooks import Hook
@@ -78,7 +79,7 @@ def check_num_person_ids(reid_losses: Iterable[nn.Module],
                 f'rows for {num_identities} training identities: '
                 f'{rows - num_identities} rows are never trained.',
                 logger='current',
-                level=30)
+                level=logging.WARNING)
 
 
 @HOOKS.register_module()

@@ -18,8 +18,10 @@ def quiet_info_logs() -> Iterator[None]:
     """Hide INFO records of mmengine's current logger (warnings stay).
 
     A backbone initialised on its own is a top-level module for mmengine,
-    which then prints the init info of every parameter; the person
-    searcher prints its own for the copied weights.
+    which then reports the init info of every parameter; the person
+    searcher reports its own for the copied weights. This keeps that
+    report off the console; mmengine still writes it to a log file (its
+    dump goes to the file handlers' streams directly).
     """
     logger = MMLogger.get_current_instance()
     level = logger.level

@@ -62,7 +62,9 @@ class PersonSearchBBoxHead(FP32PredictMixin, BBoxHead):
 class PersonSearchConvFCBBoxHead(FP32PredictMixin, ConvFCBBoxHead):
     """mmdet's :class:`~mmdet.models.roi_heads.ConvFCBBoxHead` with fp32
     results (:class:`FP32PredictMixin`): convolutions and FCs on the RoI
-    features, the detection module of the neck (FPN) route.
+    features, for a neck-route detection module with convolutions
+    (``dcinet_r50_fpn_cuhk.py`` uses :class:`PersonSearchShared2FCBBoxHead`,
+    i.e. two shared FCs).
 
     Args: as :class:`~mmdet.models.roi_heads.ConvFCBBoxHead`.
     """
