@@ -92,7 +92,14 @@ def without_losses(cfg: Config) -> dict:
     return cfg_dict
 
 
-def test_every_config_of_the_reference_is_compared():
+def test_every_config_of_the_reference_is_compared(old_root):
+    """CONFIGS_THEN lists every method config of the reference commit, and
+    each of them still exists."""
+    then = sorted(
+        str(path.relative_to(old_root))
+        for method in ('oim', 'inet', 'dcinet')
+        for path in (old_root / method).glob('*.py'))
+    assert sorted(CONFIGS_THEN) == then
     current = sorted(
         str(path.relative_to(CONFIG_ROOT))
         for method in ('oim', 'inet', 'dcinet')

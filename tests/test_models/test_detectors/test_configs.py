@@ -89,11 +89,11 @@ def test_config_parses_and_builds(config):
     if model.with_neck:
         assert len(extractor.roi_layers) > 1
         assert model.roi_head.with_shared_head != separate_res5
-    if not hasattr(model.backbone, 'layer1'):
+    # a ResNet trunk, bare or cut by StageSplitTrunk
+    trunk = getattr(model.backbone, 'backbone', model.backbone)
+    if not hasattr(trunk, 'layer1'):
         return  # not a ResNet: its stages are checked by its own tests
-    res2_trainable = [
-        p.requires_grad for p in model.backbone.layer1.parameters()
-    ]
+    res2_trainable = [p.requires_grad for p in trunk.layer1.parameters()]
     if 'synthetic' in config:
         # trained from scratch: no stage is frozen
         assert res2_trainable and all(res2_trainable)

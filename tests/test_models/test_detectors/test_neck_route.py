@@ -66,6 +66,18 @@ def build_extractor(type_name: str, channels: int) -> torch.nn.Module:
             featmap_strides=STRIDES))
 
 
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (repeatable sums), then the previous
+    count again for the tests after it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def grads_reached(module: torch.nn.Module) -> bool:
     return any(
         p.grad is not None and bool(p.grad.abs().sum() > 0)
@@ -73,8 +85,7 @@ def grads_reached(module: torch.nn.Module) -> bool:
 
 
 @pytest.mark.parametrize('method', ['dcinet', 'inet'])
-def test_train_step_reaches_detection_and_retrieval(method):
-    torch.set_num_threads(1)
+def test_train_step_reaches_detection_and_retrieval(method, one_thread):
     model = build_model(tiny_fpn_cfg(method)).train()
     roi_head = model.roi_head
     assert model.with_neck and len(roi_head.bbox_roi_extractor.roi_layers) \
@@ -107,8 +118,7 @@ def test_train_step_reaches_detection_and_retrieval(method):
 
 
 @pytest.mark.parametrize('method', ['dcinet', 'inet'])
-def test_predict_with_a_query_box(method):
-    torch.set_num_threads(1)
+def test_predict_with_a_query_box(method, one_thread):
     model = build_model(tiny_fpn_cfg(method)).eval()
     batch = make_pair_batch()
     sample = batch['data_samples'][0]
@@ -217,9 +227,8 @@ def tiny_vit_cfg(method: str) -> Config:
 
 
 @pytest.mark.parametrize('method', ['dcinet', 'inet'])
-def test_plain_vit_trains_and_predicts(method):
+def test_plain_vit_trains_and_predicts(method, one_thread):
     pytest.importorskip('mmpretrain', reason='the ViT config needs it')
-    torch.set_num_threads(1)
     model = build_model(tiny_vit_cfg(method)).train()
     assert type(model.backbone).__name__ == 'VisionTransformer'
     batch = make_pair_batch()
@@ -247,10 +256,9 @@ def test_plain_vit_trains_and_predicts(method):
 
 
 @pytest.mark.parametrize('method', ['dcinet', 'inet'])
-def test_bf16_autocast_on_the_cpu(method):
+def test_bf16_autocast_on_the_cpu(method, one_thread):
     """Multi-level pooling and the FC box head under autocast: finite
     losses, fp32 detections and embeddings close to the fp32 ones."""
-    torch.set_num_threads(1)
     model = build_model(tiny_fpn_cfg(method)).train()
     data = model.data_preprocessor(make_pair_batch(), training=True)
     with torch.autocast('cpu', dtype=torch.bfloat16):
