@@ -39,8 +39,9 @@ fi
 PY="$MMSEARCH_ENV/bin/python"
 [ -x "$PY" ] || PY=python
 
-stamp_key=$(cat "$MMSEARCH_ROOT"/setup.py "$MMSEARCH_ROOT"/requirements/*.txt \
-    "$MMSEARCH_ROOT"/tools/setup_env.sh | sha1sum | cut -c1-12)
+stamp_key=$( (cat "$MMSEARCH_ROOT"/setup.py "$MMSEARCH_ROOT"/requirements/*.txt \
+    "$MMSEARCH_ROOT"/tools/setup_env.sh; echo "${MMSEARCH_TORCH:-}") |
+    sha1sum | cut -c1-12)
 stamp="$MMSEARCH_ENV/.mmsearch-installed-$stamp_key-$(echo "$MMSEARCH_ROOT" | sha1sum | cut -c1-8)"
 
 if [ -f "$stamp" ] && "$PY" -c "import mmcv.ops, mmdet, mmpretrain, mmsearch" 2>/dev/null; then
@@ -129,6 +130,7 @@ fi
 # The web page's test drives Debian's chromium headless (never a browser
 # download of Playwright's own); MMSEARCH_NO_BROWSER=1 skips this step.
 if [ -z "${MMSEARCH_NO_BROWSER:-}" ] && ! command -v chromium >/dev/null 2>&1 &&
+        ! command -v chromium-browser >/dev/null 2>&1 &&
         command -v apt-get >/dev/null 2>&1; then
     apt_get=(apt-get)
     [ "$(id -u)" = 0 ] || apt_get=(sudo -n apt-get)
