@@ -1,17 +1,18 @@
 """What the search page shows of an index and its search results, free of
 any web framework: captions, crops, the full frame with the hit's box, and
 the example query images."""
-import math
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
+import mmcv
 import numpy as np
 
 from mmsearch.index import GalleryIndex, entry_image
 from mmsearch.index.visualize import format_time
 from mmsearch.visualization import crop_box
+from .query import format_box
 
 HIT_COLOUR = (0, 0, 255)  # BGR
 PERSON_COLOUR = (0, 140, 255)  # orange
@@ -51,8 +52,8 @@ def result_details(result: Dict) -> str:
         lines.append(f'frame {result["frame"]}, time '
                      f'{format_time(result["timestamp"])} '
                      f'({result["timestamp"]:.2f} s)')
-    box = ', '.join(f'{v:.1f}' for v in result['box'])
-    lines.append(f'box [{box}], detection score {result["score"]:.3f}, '
+    lines.append(f'box [{format_box(result["box"])}], '
+                 f'detection score {result["score"]:.3f}, '
                  f'entry {result["entry_id"]}')
     return '  \n'.join(lines)
 
@@ -71,7 +72,7 @@ def draw_boxes(image: np.ndarray,
 
 def to_rgb(image: np.ndarray) -> np.ndarray:
     """RGB copy of a BGR image (what web components display)."""
-    return np.ascontiguousarray(image[..., ::-1])
+    return mmcv.bgr2rgb(image)
 
 
 def result_crop(result: Dict) -> np.ndarray:
