@@ -92,6 +92,7 @@ def test_amp_without_cuda_stops_clearly(tiny_config, tmp_path):
     assert not any(n.endswith('.pth') for n in os.listdir(tmp_path))
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 @pytest.mark.parametrize('dtype', ['float16', 'bfloat16'])
 def test_amp_training_keeps_fp32_memories(tiny_config, tmp_path, dtype):

@@ -29,6 +29,7 @@ def test_amp_without_cuda_stops_with_a_clear_message():
     assert cfg.optim_wrapper.type == 'OptimWrapper'
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_amp_switches_to_amp_optim_wrapper_keeping_dtype():
     cfg = _cfg()
@@ -85,6 +86,7 @@ def test_more_processes_than_gpus_is_refused_clearly():
     assert 'CUDA_VISIBLE_DEVICES=' in message
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 def test_setup_refuses_more_local_processes_than_gpus(monkeypatch):
     num_gpus = torch.cuda.device_count()

@@ -24,14 +24,20 @@ PRECISIONS = [
         'cuda',
         torch.float16,
         id='cuda-fp16',
-        marks=pytest.mark.skipif(
-            not torch.cuda.is_available(), reason='needs CUDA')),
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(
+                not torch.cuda.is_available(), reason='needs CUDA')
+        ]),
     pytest.param(
         'cuda',
         torch.bfloat16,
         id='cuda-bf16',
-        marks=pytest.mark.skipif(
-            not torch.cuda.is_available(), reason='needs CUDA')),
+        marks=[
+            pytest.mark.cuda,
+            pytest.mark.skipif(
+                not torch.cuda.is_available(), reason='needs CUDA')
+        ]),
 ]
 
 

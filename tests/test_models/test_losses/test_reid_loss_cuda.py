@@ -5,8 +5,11 @@ import torch.nn.functional as F
 
 from mmsearch.registry import MODELS
 
-pytestmark = pytest.mark.skipif(
-    not torch.cuda.is_available(), reason='needs a CUDA device')
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='needs a CUDA device')
+]
 
 FEAT_DIM = 8
 # Deterministic configs: HEP's pool holds every class, so no random fill.
