@@ -49,6 +49,7 @@ cleanup() {
     # work dir stays
     rm -rf "$TMP/checkout" "$TMP/site"
     if [[ -z "${REHEARSAL_VENV:-}" ]]; then rm -rf "$TMP/venv"; fi
+    if [[ -n "${REHEARSAL_WORK_DIR:-}" ]]; then rm -rf "$TMP"; fi
 }
 trap cleanup EXIT
 
