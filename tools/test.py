@@ -12,55 +12,16 @@ Examples:
 import argparse
 import os
 import os.path as osp
-from itertools import zip_longest
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmengine.config import Config, DictAction
-from mmengine.dist import all_gather_object, is_main_process
-from mmengine.evaluator import DumpResults
 from mmengine.runner import Runner
 
+from mmsearch.evaluation import DumpSearchResults
 from mmsearch.registry import RUNNERS
 from mmsearch.utils import (check_cfg_options, load_model_checkpoint,
                             register_all_modules, set_data_root,
                             setup_cpu_distributed)
-
-
-class DumpSearchResults(DumpResults):
-    """Dump every gallery image and query once, in dataset order.
-
-    The sampler pads each split to a multiple of the world size, so ranks
-    hold repeated samples in the middle of the gallery + query stream; the
-    plain DumpResults would keep those and cut real queries off the end.
-    """
-
-    def evaluate(self, size: int) -> dict:
-        """Gather all ranks' results, drop repeats, dump on rank 0.
-
-        Args:
-            size (int): Unused: every sample is kept once whether the loop
-                counts padded samples or not.
-
-        Returns:
-            dict: Empty (this metric only writes ``out_file_path``).
-        """
-        per_rank = all_gather_object(self.results)
-        interleaved = [
-            result for group in zip_longest(*per_rank) for result in group
-            if result is not None
-        ]
-        seen, unique = set(), []
-        for result in interleaved:
-            key = (('query',
-                    result['query_index']) if 'query_index' in result else
-                   ('gallery', result['img_id']))
-            if key not in seen:
-                seen.add(key)
-                unique.append(result)
-        if is_main_process():
-            self.compute_metrics(unique)
-        self.results.clear()
-        return {}
 
 
 def parse_args() -> argparse.Namespace:
