@@ -79,6 +79,11 @@ PARAM_SCHEDULERS = Registry(
     parent=MMDET_PARAM_SCHEDULERS,
     locations=['mmsearch.engine'])
 
+# How each staged backbone family splits into a stride-16 trunk and its
+# last stage (StageSplitTrunk / BackboneLastStage); mmsearch's own registry.
+STAGE_SPLITS = Registry(
+    'stage split', locations=['mmsearch.models.backbones'])
+
 METRICS = Registry(
     'metric', parent=MMDET_METRICS, locations=['mmsearch.evaluation'])
 EVALUATOR = Registry(

@@ -1,4 +1,5 @@
-"""Runner loops and hooks of mmsearch."""
+"""Runner loops, hooks and optimizer wrapper constructors of mmsearch."""
+from .optimizers import StageRouteLayerDecayOptimWrapperConstructor
 from .person_id_check_hook import (PersonIdCheckHook, check_num_person_ids,
                                    count_train_identities)
 from .person_search_test_loop import (PersonSearchTestLoop,
@@ -11,5 +12,5 @@ __all__ = [
     'PersonIdCheckHook', 'check_num_person_ids', 'count_train_identities',
     'PersonSearchTestLoop', 'PersonSearchValLoop',
     'evaluate_gallery_and_queries', 'query_dataloader_cfg',
-    'search_metrics_first'
+    'search_metrics_first', 'StageRouteLayerDecayOptimWrapperConstructor'
 ]

@@ -1,10 +1,8 @@
-from .layer_decay import StageRouteLayerDecayOptimWrapperConstructor
 from .stage_split_trunk import StageSplitPart, StageSplitTrunk
-from .stage_splits import (STAGE_SPLITS, StageSplit, get_stage_split,
-                           prune_backbone, register_stage_split)
+from .stage_splits import (StageSplit, get_stage_split, prune_backbone,
+                           stage_splits_by_backbone)
 
 __all__ = [
-    'STAGE_SPLITS', 'StageRouteLayerDecayOptimWrapperConstructor',
     'StageSplit', 'StageSplitPart', 'StageSplitTrunk', 'get_stage_split',
-    'prune_backbone', 'register_stage_split'
+    'prune_backbone', 'stage_splits_by_backbone'
 ]

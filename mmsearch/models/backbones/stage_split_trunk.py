@@ -56,7 +56,7 @@ class StageSplitPart(BaseModule):
     - layer-wise lr decay: ``layer_depths`` maps each kept parameter (name
       in the backbone) to its ``(depth, num_depths)`` in the whole backbone
       (None for families without layer depths), read by
-      :class:`StageRouteLayerDecayOptimWrapperConstructor`.
+      :class:`~mmsearch.engine.StageRouteLayerDecayOptimWrapperConstructor`.
 
     Args:
         backbone (dict): Config of a backbone whose family has a

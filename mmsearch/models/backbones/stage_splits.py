@@ -7,48 +7,55 @@ head). A :class:`StageSplit` describes this for one backbone family: which
 modules belong to each part (by their names in the backbone, so that the
 backbone's own checkpoints keep their key names) and how each part runs.
 
-A family is registered under the dotted path of its backbone class; every
-subclass (e.g. mmdet's ``ResNeXt`` of ``ResNet``) uses it too. To support
-another family, subclass :class:`StageSplit` and decorate it with
-``@register_stage_split('package.module.BackboneClass')``.
+Splits are registered in :data:`mmsearch.registry.STAGE_SPLITS`. Each names
+the backbone classes it serves in ``backbone_classes`` (dotted paths
+``module.ClassName``); every subclass of those (e.g. mmdet's ``ResNeXt`` of
+``ResNet``) uses it too, and the most derived registered class wins. To
+support another family, subclass :class:`StageSplit`, set its
+``backbone_classes`` and decorate it with
+``@STAGE_SPLITS.register_module()``.
 """
 from itertools import chain
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Type
 
 from mmdet.models.layers import nchw_to_nlc, nlc_to_nchw
 from mmdet.models.utils import make_divisible
+from mmengine.registry import Registry
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 
-STAGE_SPLITS: Dict[str, 'StageSplit'] = {}
-
-
-def register_stage_split(*class_paths: str):
-    """Register a :class:`StageSplit` for backbone classes.
-
-    Args:
-        *class_paths (str): Dotted paths ``module.ClassName`` of the backbone
-            classes (their ``__module__`` and ``__qualname__``); the class
-            need not be importable when registering.
-
-    Returns:
-        Callable: A class decorator that instantiates the split.
-    """
-
-    def decorator(split_cls):
-        for path in class_paths:
-            if path in STAGE_SPLITS:
-                raise KeyError(f'A stage split for {path} is already '
-                               'registered.')
-            STAGE_SPLITS[path] = split_cls()
-        return split_cls
-
-    return decorator
+from mmsearch.registry import STAGE_SPLITS
 
 
 def class_path(cls: type) -> str:
-    """``module.QualName`` of a class, the key of :data:`STAGE_SPLITS`."""
+    """``module.QualName`` of a class, as ``backbone_classes`` names it."""
     return f'{cls.__module__}.{cls.__qualname__}'
+
+
+def stage_splits_by_backbone(
+        registry: Registry = STAGE_SPLITS) -> Dict[str, Type['StageSplit']]:
+    """Every registered split class, keyed by the backbone classes it serves.
+
+    Args:
+        registry (Registry): The registry of the splits. Defaults to
+            :data:`mmsearch.registry.STAGE_SPLITS`.
+
+    Returns:
+        dict[str, type]: Backbone class path -> :class:`StageSplit` subclass.
+
+    Raises:
+        KeyError: If two registered splits claim the same backbone class.
+    """
+    table: Dict[str, Type[StageSplit]] = {}
+    for name, split_cls in registry.module_dict.items():
+        for path in split_cls.backbone_classes:
+            other = table.setdefault(path, split_cls)
+            if other is not split_cls:
+                raise KeyError(
+                    f'Two stage splits registered in {registry.name!r} claim '
+                    f'{path}: {other.__name__} and {name}; keep one (or '
+                    'register the new one for a subclass of the backbone).')
+    return table
 
 
 def get_stage_split(backbone: nn.Module) -> 'StageSplit':
@@ -58,22 +65,26 @@ def get_stage_split(backbone: nn.Module) -> 'StageSplit':
         backbone (nn.Module): A built backbone.
 
     Returns:
-        StageSplit: The family's split.
+        StageSplit: The family's split, checked against the backbone's
+        settings.
 
     Raises:
-        TypeError: If no class of the backbone's MRO is registered.
+        TypeError: If no class of the backbone's MRO has a registered split.
+        ValueError: If the backbone's settings prevent the split.
     """
+    table = stage_splits_by_backbone()
     for cls in type(backbone).__mro__:
-        split = STAGE_SPLITS.get(class_path(cls))
-        if split is not None:
+        split_cls = table.get(class_path(cls))
+        if split_cls is not None:
+            split = split_cls()
             split.check(backbone)
             return split
     raise TypeError(
         f'No stage split is registered for {class_path(type(backbone))}: '
         'the stage route (StageSplitTrunk + BackboneLastStage) supports '
-        f'{sorted(STAGE_SPLITS)} and their subclasses. Register one with '
-        '@register_stage_split (mmsearch.models.backbones), or use a '
-        'backbone with several out_indices through a neck.')
+        f'{sorted(table)} and their subclasses. Register a StageSplit '
+        'with @STAGE_SPLITS.register_module() (mmsearch.registry), or use '
+        'a backbone with several out_indices through a neck.')
 
 
 class StageSplit:
@@ -83,7 +94,15 @@ class StageSplit:
     ``'stages.2.blocks'``); a name keeps that module (or parameter) and
     everything under it. Modules without parameters or buffers (dropout,
     activations, pooling) are kept by both parts whatever their names.
+
+    Attributes:
+        backbone_classes (tuple[str]): Dotted paths ``module.ClassName`` of
+            the backbone classes this split serves (their ``__module__`` and
+            ``__qualname__``; the class need not be importable when the
+            split is registered).
     """
+
+    backbone_classes: Tuple[str, ...] = ()
 
     def check(self, backbone: nn.Module) -> None:
         """Raise ``ValueError`` if the backbone's settings prevent the split.
@@ -161,7 +180,7 @@ def check_num_stages(backbone: nn.Module, num_stages: int,
             f'set {option} accordingly.')
 
 
-@register_stage_split('mmdet.models.backbones.resnet.ResNet')
+@STAGE_SPLITS.register_module()
 class ResNetSplit(StageSplit):
     """mmdet ``ResNet`` (and ``ResNeXt``, ``ResNetV1d``, ...).
 
@@ -169,6 +188,8 @@ class ResNetSplit(StageSplit):
     ``layer1``-``layer3``. Last stage: ``layer4`` (stride 2 in its first
     block), the res5 RoI head of a C4 detector.
     """
+
+    backbone_classes = ('mmdet.models.backbones.resnet.ResNet', )
 
     def check(self, backbone):
         check_num_stages(backbone, len(backbone.res_layers), 'num_stages=4')
@@ -201,7 +222,7 @@ class ResNetSplit(StageSplit):
         return getattr(backbone, backbone.res_layers[-1])(x)
 
 
-@register_stage_split('mmdet.models.backbones.swin.SwinTransformer')
+@STAGE_SPLITS.register_module()
 class SwinSplit(StageSplit):
     """mmdet ``SwinTransformer``.
 
@@ -214,6 +235,8 @@ class SwinSplit(StageSplit):
     when ``convert_weights`` loads one). Maps are NCHW outside, tokens
     (N, h * w, C) inside.
     """
+
+    backbone_classes = ('mmdet.models.backbones.swin.SwinTransformer', )
 
     def check(self, backbone):
         check_num_stages(backbone, len(backbone.stages), 'len(depths)=4')
@@ -292,7 +315,7 @@ class SwinSplit(StageSplit):
         return nlc_to_nchw(x, hw_shape)
 
 
-@register_stage_split('mmdet.models.backbones.pvt.PyramidVisionTransformer')
+@STAGE_SPLITS.register_module()
 class PVTSplit(StageSplit):
     """mmdet ``PyramidVisionTransformer`` and ``PyramidVisionTransformerV2``.
 
@@ -300,6 +323,9 @@ class PVTSplit(StageSplit):
     patch embedding downsampling NCHW maps. Trunk: ``layers.0``-``layers.2``.
     Last stage: ``layers.3``.
     """
+
+    backbone_classes = (
+        'mmdet.models.backbones.pvt.PyramidVisionTransformer', )
 
     def check(self, backbone):
         check_num_stages(backbone, len(backbone.layers), 'num_stages=4')
@@ -334,7 +360,7 @@ class PVTSplit(StageSplit):
         return self.run_stage(backbone.layers[3], x)
 
 
-@register_stage_split('mmdet.models.backbones.mobilenet_v2.MobileNetV2')
+@STAGE_SPLITS.register_module()
 class MobileNetV2Split(StageSplit):
     """mmdet ``MobileNetV2``.
 
@@ -342,6 +368,9 @@ class MobileNetV2Split(StageSplit):
     width 1). Last stage: ``layer6`` (stride 2), ``layer7`` and the 1x1
     ``conv2`` (1280 channels at width <= 1).
     """
+
+    backbone_classes = (
+        'mmdet.models.backbones.mobilenet_v2.MobileNetV2', )
 
     def trunk_names(self, backbone):
         return ['conv1'] + backbone.layers[:5]
@@ -368,7 +397,7 @@ class MobileNetV2Split(StageSplit):
         return x
 
 
-@register_stage_split('mmpretrain.models.backbones.convnext.ConvNeXt')
+@STAGE_SPLITS.register_module()
 class ConvNeXtSplit(StageSplit):
     """mmpretrain ``ConvNeXt``.
 
@@ -378,6 +407,9 @@ class ConvNeXtSplit(StageSplit):
     and ``norm3`` if ``out_indices`` holds 3 (the final norm of the
     ImageNet classifier; it loads from its checkpoint).
     """
+
+    backbone_classes = (
+        'mmpretrain.models.backbones.convnext.ConvNeXt', )
 
     def check(self, backbone):
         check_num_stages(backbone, backbone.num_stages,

@@ -1,12 +1,16 @@
 """Stage route: a backbone cut into a stride-16 trunk and its last stage."""
 import pytest
 import torch
+from mmdet.models.backbones import ResNet
 from mmdet.models.roi_heads.shared_heads import ResLayer
+from mmengine.registry import Registry
 
-from mmsearch.models.backbones import StageSplitTrunk, get_stage_split
-from mmsearch.models.backbones.stage_splits import has_state
+from mmsearch.models.backbones import (StageSplit, StageSplitTrunk,
+                                       get_stage_split,
+                                       stage_splits_by_backbone)
+from mmsearch.models.backbones.stage_splits import ResNetSplit, has_state
 from mmsearch.models.roi_heads import BackboneLastStage
-from mmsearch.registry import MODELS
+from mmsearch.registry import MODELS, STAGE_SPLITS
 from mmsearch.testing.backbones import TINY_BACKBONES, randomize_
 
 FAMILIES = sorted(TINY_BACKBONES)
@@ -221,3 +225,43 @@ def test_clear_errors():
                 init_cfg=dict(type='Pretrained', checkpoint='x.pth')))
     with pytest.raises(TypeError, match='backbone config dict'):
         StageSplitTrunk(backbone='ResNet')
+
+
+def test_splits_are_registered_by_name_and_chosen_by_backbone_class():
+    assert STAGE_SPLITS.get('ResNetSplit') is ResNetSplit
+    table = stage_splits_by_backbone()
+    assert table['mmdet.models.backbones.resnet.ResNet'] is ResNetSplit
+    assert sorted(STAGE_SPLITS.module_dict) == [
+        'ConvNeXtSplit', 'MobileNetV2Split', 'PVTSplit', 'ResNetSplit',
+        'SwinSplit'
+    ]
+    # ResNeXt is a ResNet: the MRO finds ResNet's split
+    resnext = MODELS.build(
+        dict(type='ResNeXt', depth=50, groups=2, base_width=4))
+    assert type(get_stage_split(resnext)) is ResNetSplit
+
+
+class WideStemResNet(ResNet):
+    """A ResNet subclass that a test gives its own split."""
+
+
+def test_a_split_registered_for_a_subclass_wins_over_its_parents():
+
+    @STAGE_SPLITS.register_module(force=True)
+    class WideStemResNetSplit(ResNetSplit):
+        backbone_classes = (f'{__name__}.WideStemResNet', )
+
+    backbone = WideStemResNet(depth=18)
+    assert type(get_stage_split(backbone)) is WideStemResNetSplit
+    assert type(get_stage_split(ResNet(depth=18))) is ResNetSplit
+
+
+def test_two_splits_for_one_backbone_class_are_refused():
+    registry = Registry('stage split')
+    for name in ('FirstSplit', 'SecondSplit'):
+        registry.register_module(
+            name=name,
+            module=type(name, (StageSplit, ),
+                        dict(backbone_classes=('pkg.mod.Backbone', ))))
+    with pytest.raises(KeyError, match='FirstSplit and SecondSplit'):
+        stage_splits_by_backbone(registry)

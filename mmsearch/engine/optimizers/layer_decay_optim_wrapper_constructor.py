@@ -4,8 +4,8 @@ from typing import List, Optional
 from mmengine.optim import DefaultOptimWrapperConstructor
 from torch import nn
 
+from mmsearch.models.backbones import StageSplitPart
 from mmsearch.registry import OPTIM_WRAPPER_CONSTRUCTORS
-from .stage_split_trunk import StageSplitPart
 
 
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
