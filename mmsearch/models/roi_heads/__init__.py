@@ -3,9 +3,7 @@ from .bbox_heads import (FP32PredictMixin, PersonSearchBBoxHead,
                          PersonSearchShared2FCBBoxHead)
 from .embedding_head import ReIDEmbeddingHead
 from .person_search_roi_head import PersonSearchRoIHead
-from .resnext_layer import ResNeXtLayer
-from .roi_conv_head import RoIConvHead
-from .shared_heads import BackboneLastStage
+from .shared_heads import BackboneLastStage, ResNeXtLayer, RoIConvHead
 
 __all__ = [
     'BackboneLastStage', 'FP32PredictMixin', 'PersonSearchBBoxHead',

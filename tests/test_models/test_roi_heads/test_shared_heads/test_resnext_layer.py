@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from mmsearch.models.roi_heads import ResNeXtLayer
+from mmsearch.models.roi_heads.shared_heads import ResNeXtLayer
 
 
 def test_resnext_res5_has_grouped_convs_and_res5_shape():
