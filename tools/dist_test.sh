@@ -1,23 +1,12 @@
 #!/usr/bin/env bash
 # Distributed testing with torchrun: CONFIG CHECKPOINT GPUS [test.py args].
-# Without CUDA the processes use gloo on the CPU (GPUS = process count).
-# Multi-node: NNODES, NODE_RANK, PORT, MASTER_ADDR as in mmdet.
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/test.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    --launcher pytorch "${@:4}"
+# A wrapper over tools/dist_launch.sh (the GPU-count check, CPU processes
+# without CUDA, NNODES / NODE_RANK / PORT / MASTER_ADDR: see there).
+TOOLS=$(dirname "${BASH_SOURCE[0]}")
+USAGE="$0 CONFIG CHECKPOINT GPUS [test.py args]"
+if [ $# -lt 3 ]; then
+    echo "usage: $USAGE" >&2
+    exit 2
+fi
+LAUNCH_USAGE=$USAGE exec bash "$TOOLS/dist_launch.sh" "$3" \
+    "$TOOLS/test.py" "$1" "$2" "${@:4}"

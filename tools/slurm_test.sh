@@ -1,25 +1,13 @@
 #!/usr/bin/env bash
 # Testing on a Slurm cluster:
 #   [GPUS=8] bash tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [args]
-set -x
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-CHECKPOINT=$4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-PY_ARGS=${*:5}
-
-PYTHONPATH="$(dirname "$0")/..":$PYTHONPATH \
-srun -p "${PARTITION}" \
-    --job-name="${JOB_NAME}" \
-    --gres=gpu:"${GPUS_PER_NODE}" \
-    --ntasks="${GPUS}" \
-    --ntasks-per-node="${GPUS_PER_NODE}" \
-    --cpus-per-task="${CPUS_PER_TASK}" \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    python -u "$(dirname "$0")/test.py" "${CONFIG}" "${CHECKPOINT}" \
-    --launcher="slurm" ${PY_ARGS}
+# A wrapper over tools/slurm_launch.sh (GPUS, GPUS_PER_NODE, CPUS_PER_TASK,
+# SRUN_ARGS: see there).
+TOOLS=$(dirname "${BASH_SOURCE[0]}")
+USAGE="$0 PARTITION JOB_NAME CONFIG CHECKPOINT [test.py args]"
+if [ $# -lt 4 ]; then
+    echo "usage: [GPUS=8] $USAGE" >&2
+    exit 2
+fi
+LAUNCH_USAGE=$USAGE exec bash "$TOOLS/slurm_launch.sh" "$1" "$2" \
+    "$TOOLS/test.py" "$3" "$4" "${@:5}"

@@ -1,25 +1,13 @@
 #!/usr/bin/env bash
 # One index from several processes (torchrun):
 #   CONFIG CHECKPOINT GPUS INDEX [build_index.py args]
-# Without CUDA the processes use gloo on the CPU (GPUS = process count).
-CONFIG=$1
-CHECKPOINT=$2
-GPUS=$3
-INDEX=$4
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-
-PYTHONPATH="$(dirname "$0")/../..":$PYTHONPATH \
-python -m torch.distributed.run \
-    --nnodes="$NNODES" \
-    --node_rank="$NODE_RANK" \
-    --master_addr="$MASTER_ADDR" \
-    --nproc_per_node="$GPUS" \
-    --master_port="$PORT" \
-    "$(dirname "$0")/build_index.py" \
-    "$CONFIG" \
-    "$CHECKPOINT" \
-    "$INDEX" \
-    --launcher pytorch "${@:5}"
+# A wrapper over tools/dist_launch.sh (the GPU-count check, CPU processes
+# without CUDA, NNODES / NODE_RANK / PORT / MASTER_ADDR: see there).
+HERE=$(dirname "${BASH_SOURCE[0]}")
+USAGE="$0 CONFIG CHECKPOINT GPUS INDEX [build_index.py args]"
+if [ $# -lt 4 ]; then
+    echo "usage: $USAGE" >&2
+    exit 2
+fi
+LAUNCH_USAGE=$USAGE exec bash "$HERE/../dist_launch.sh" "$3" \
+    "$HERE/build_index.py" "$1" "$2" "$4" "${@:5}"
