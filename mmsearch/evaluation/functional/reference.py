@@ -3,7 +3,7 @@
 It follows the structure of the published evaluation code (one query at a
 time, one gallery image at a time, each detection's IoU in Python) and is
 kept as the reference that :func:`.search.evaluate_search` must equal: the
-tests and ``tools/analysis_tools/benchmark_metric.py`` compare the two.
+tests and ``tools/analysis_tools/benchmark_search_metric.py`` compare the two.
 """
 from typing import Dict, List, Optional, Sequence
 

@@ -1,23 +1,11 @@
-"""Time PersonSearchMetric against the per-query loop reference.
+"""Time reading the CUHK-SYSU protocol files, evaluation and start-up.
 
-Builds synthetic problems at CUHK-SYSU scale (6,978 gallery images, about 6
-detections each, 2,900 queries, galleries 50 ... 4000 and full) and PRW
-scale (6,112 frames, 6 cameras, 2,057 queries, whole and multi-view
-galleries), then reports:
-
-- the metric's ``compute_metrics`` time (detection + every gallery),
-- the vectorised search core and the loop reference on the same queries
-  (the loop on a subset, extrapolated to all queries, said so in the
-  output), the speed-up and the largest AP difference,
-- peak memory: traced numpy/Python allocations of the search core
-  (tracemalloc) and the process's maximum resident size.
-
-With ``--mat-root DIR`` it benchmarks the CUHK-SYSU protocol files
-instead: it writes (once) a full-size dataset in the raw layout under DIR
-(18,184 images as real JPEGs, ``Images.mat``, ``pool.mat``, ``Train.mat``,
+Writes (once) a full-size CUHK-SYSU in the raw layout under ROOT (18,184
+images as real JPEGs, ``Images.mat``, ``pool.mat``, ``Train.mat``,
 ``TestG50`` ... ``TestG4000.mat`` and the two subsets, compressed in
-MATLAB's encoding, plus the metric inputs) and prints, each figure from a
-fresh process:
+MATLAB's encoding, plus the metric inputs; the synthetic results of
+``benchmark_search_metric.py``) and prints, each figure from a fresh
+process:
 
 - reading each protocol file: ``scipy.io.loadmat``, the scipy reader of the
   dataset (the previous release), the lean reader into an empty cache
@@ -28,66 +16,66 @@ fresh process:
 - dataset start-up (gallery, query and train splits) and the time to read
   the image headers with PIL and from the JPEG SOF segment.
 
-Examples::
+Example::
 
-    python tools/analysis_tools/benchmark_metric.py --loop-queries 50
-    python tools/analysis_tools/benchmark_metric.py --mat-root /tmp/cuhk
+    python tools/analysis_tools/benchmark_protocol_files.py /tmp/cuhk
 """
 import argparse
-import resource
+import json
+import os
+import os.path as osp
+import pickle
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
 import time
-import tracemalloc
+import zlib
 
+import cv2
 import numpy as np
+import scipy.io
+# the synthetic metric inputs, from the tool beside this one
+from benchmark_search_metric import CUHK_SIZES, cuhk_rows, make_problem
+from PIL import Image
 
+from mmsearch.datasets import CUHKSYSUDataset
+from mmsearch.datasets.image_header import jpeg_size
+from mmsearch.datasets.synthetic.cuhk_sysu_writer import \
+    write_cuhk_sysu_annotations
+from mmsearch.datasets.synthetic.protocol_files import write_protocol_file
 from mmsearch.evaluation import PersonSearchMetric
-from mmsearch.evaluation.functional import (CameraGallery, ListedGallery,
-                                            build_search_gallery,
-                                            evaluate_search, reference_search)
-
-CUHK_SIZES = (50, 100, 500, 1000, 2000, 4000)
+from mmsearch.utils import register_all_modules
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--protocols',
-        nargs='+',
-        default=['cuhk', 'prw'],
-        choices=['cuhk', 'prw'])
-    parser.add_argument(
-        '--loop-queries',
-        type=int,
-        default=50,
-        help='queries timed with the loop reference')
+        'root',
+        help='folder of the full-size dataset in the raw layout (written '
+        'there once, reused when its settings match)')
     parser.add_argument('--feat-dim', type=int, default=256)
-    parser.add_argument(
-        '--cbgm', action='store_true', help='also time CBGM re-ranking')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument(
         '--scale',
         type=float,
         default=1.0,
-        help='shrink the problems (images, queries, persons) by this factor')
-    parser.add_argument(
-        '--mat-root',
-        help='benchmark the CUHK-SYSU protocol files instead: write a '
-        'full-size dataset in the raw layout here (once) and time reading '
-        'the protocol files, cold and warm evaluation and dataset start-up')
+        help='shrink the dataset (images, queries, persons) by this factor')
     parser.add_argument(
         '--no-before',
         action='store_true',
-        help='with --mat-root: skip scipy.io.loadmat and the scipy reader')
+        help='skip scipy.io.loadmat and the scipy reader')
     parser.add_argument(
         '--warm-sizes',
         nargs='+',
         default=[str(s)
                  for s in CUHK_SIZES] + ['full', 'occlusion', 'resolution'],
-        help='with --mat-root: galleries timed one per process, warm')
+        help='galleries timed one per process, warm')
     parser.add_argument(
         '--no-images',
         action='store_true',
-        help='with --mat-root: write no JPEGs, skip the start-up timing')
+        help='write no JPEGs, skip the start-up timing')
     # internal: one measurement in a fresh process
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--reader', default='lean', help=argparse.SUPPRESS)
@@ -96,234 +84,6 @@ def parse_args():
     return parser.parse_args()
 
 
-def unit_rows(x):
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
-
-
-def make_problem(rng,
-                 num_images,
-                 num_queries,
-                 num_persons,
-                 feat_dim,
-                 num_cams=None,
-                 protocol_ids=False):
-    """Gallery and query samples (as the metric receives them).
-
-    Each image holds 2-9 people (ids drawn from ``num_persons``, else
-    unlabelled); detections are jittered gt boxes plus a few false ones;
-    a person's detection features are its identity feature plus noise.
-    With ``protocol_ids`` (CUHK-SYSU) each query is a different person whose
-    id is the query index.
-    """
-    identity = unit_rows(rng.standard_normal((num_persons, feat_dim)))
-    gallery, person_imgs = [], [[] for _ in range(num_persons)]
-    for i in range(num_images):
-        num_gts = int(rng.integers(2, 10))
-        xy = rng.uniform(0, 1200, (num_gts, 2))
-        gts = np.c_[xy, xy + rng.uniform(15, 250, (num_gts, 2))]
-        pids = np.where(
-            rng.random(num_gts) < 0.5, rng.integers(0, num_persons, num_gts),
-            -1)
-        for p in set(pids[pids >= 0].tolist()):
-            person_imgs[p].append(i)
-        keep = rng.random(num_gts) < 0.85
-        dets = gts[keep] + rng.normal(0, 6, (keep.sum(), 4))
-        false = rng.uniform(0, 1200, (int(rng.integers(0, 2)), 2))
-        dets = np.r_[dets, np.c_[false, false + 80]]
-        base = np.r_[np.where(pids[keep, None] >=
-                              0, identity[np.maximum(pids[keep], 0)], 0),
-                     np.zeros((len(false), feat_dim))]
-        feats = unit_rows(base + 2.5 * rng.standard_normal(base.shape) /
-                          np.sqrt(feat_dim))
-        gallery.append(
-            dict(
-                img_id=f'{i:05d}.jpg',
-                cam_id=None if num_cams is None else int(i % num_cams),
-                pred_instances=dict(
-                    bboxes=dets,
-                    scores=rng.uniform(0.3, 1, len(dets)),
-                    reid_feats=feats),
-                gt_instances=dict(bboxes=gts, person_ids=pids)))
-    persons = [p for p in range(num_persons) if len(person_imgs[p]) >= 2]
-    if protocol_ids:
-        # CUHK-SYSU: one person per query, re-labelled to the query index;
-        # people never queried become unlabelled
-        persons = rng.permutation(persons)[:num_queries]
-        new_ids = np.full(num_persons + 1, -1)  # new_ids[-1]: unlabelled
-        new_ids[persons] = np.arange(len(persons))
-        for info in gallery:
-            info['gt_instances']['person_ids'] = new_ids[info['gt_instances']
-                                                         ['person_ids']]
-        identity = identity[persons]
-        person_imgs = [person_imgs[p] for p in persons]
-        persons = list(range(len(persons)))
-    queries = []
-    for q in range(num_queries):
-        p = persons[q] if protocol_ids else persons[int(
-            rng.integers(len(persons)))]
-        q_img = person_imgs[p][0]
-        info = gallery[q_img]
-        box = info['gt_instances']['bboxes'][info['gt_instances']['person_ids']
-                                             == p][0]
-        queries.append(
-            dict(
-                img_id=info['img_id'],
-                cam_id=info['cam_id'],
-                query_index=q,
-                query_person_id=p,
-                query_bbox=box,
-                pred_query_feat=unit_rows(identity[p][None] +
-                                          rng.standard_normal((1, feat_dim)) /
-                                          np.sqrt(feat_dim))[0],
-                pred_instances=info['pred_instances']))
-    return gallery, queries, person_imgs
-
-
-def cuhk_rows(rng, gallery, queries, person_imgs):
-    """TestG{N}-like lists: the person's other images, then distractors.
-
-    Returns:
-        dict: gallery size -> (Q, N) object array of image ids.
-    """
-    img_ids = np.array([g['img_id'] for g in gallery], dtype=object)
-    rows = {size: [] for size in CUHK_SIZES}
-    for r in queries:
-        q_img = int(r['img_id'][:5])
-        pos = [i for i in person_imgs[r['query_person_id']] if i != q_img]
-        taken = set(pos) | {q_img}
-        neg = [
-            i for i in rng.permutation(len(gallery))[:max(CUHK_SIZES) +
-                                                     len(taken)]
-            if i not in taken
-        ]
-        for size in CUHK_SIZES:
-            rows[size].append(pos[:size] + neg[:size - len(pos[:size])])
-    return {size: img_ids[np.array(r)] for size, r in rows.items()}
-
-
-def cuhk_lists(rng, gallery, queries, person_imgs):
-    """``gallery_protocol`` callable over :func:`cuhk_rows`."""
-    lists = cuhk_rows(rng, gallery, queries, person_imgs)
-    return lambda name: (np.arange(len(queries)), lists[name])
-
-
-def search_inputs(metric, protocol, results):
-    """The arguments the metric hands to evaluate_search."""
-    gallery_res = [r for r in results if r['kind'] == 'gallery']
-    queries = [r for r in results if r['kind'] == 'query']
-    gallery = build_search_gallery(
-        *[[r[k] for r in gallery_res]
-          for k in ('img_id', 'det_bboxes', 'det_scores', 'det_feats',
-                    'gt_bboxes', 'gt_person_ids')],
-        cam_ids=None
-        if protocol == 'cuhk' else [r['cam_id'] for r in gallery_res],
-        det_thresh=metric.det_thresh)
-    index = {img: i for i, img in enumerate(gallery.img_ids.tolist())}
-    q_img = np.array([index.get(r['img_id'], -1) for r in queries])
-    feats = np.stack([r['query_feat'] for r in queries])
-    pids = np.array([r['query_person_id'] for r in queries])
-    cams = None if protocol == 'cuhk' else np.array(
-        [r['cam_id'] for r in queries])
-    if protocol == 'cuhk':
-        fn = metric.dataset_meta['gallery_protocol']
-        galleries = {
-            str(s): ListedGallery(gallery.index_of(fn(s)[1], str(s)))
-            for s in CUHK_SIZES
-        }
-        galleries['full'] = ListedGallery(galleries['50'].img_indices, True)
-    else:
-        galleries = {'all': CameraGallery(), 'multiview': CameraGallery(True)}
-    return feats, pids, q_img, gallery, galleries, cams
-
-
-def subset(galleries, rows):
-    return {
-        n:
-        ListedGallery(g.img_indices[rows], g.add_rest) if isinstance(
-            g, ListedGallery) else g
-        for n, g in galleries.items()
-    }
-
-
-def benchmark(protocol, args, rng):
-    if protocol == 'cuhk':
-        scale = dict(
-            num_images=6978,
-            num_queries=2900,
-            num_persons=3300,
-            protocol_ids=True)
-    else:
-        scale = dict(
-            num_images=6112, num_queries=2057, num_persons=450, num_cams=6)
-    for key in ('num_images', 'num_queries', 'num_persons'):
-        scale[key] = max(int(scale[key] * args.scale), 4)
-    t0 = time.perf_counter()
-    gallery, queries, person_imgs = make_problem(
-        rng, feat_dim=args.feat_dim, **scale)
-    meta = dict(
-        dataset_name='cuhk_sysu' if protocol == 'cuhk' else 'prw',
-        num_gallery_images=len(gallery),
-        num_queries=len(queries))
-    if protocol == 'cuhk':
-        meta['gallery_protocol'] = cuhk_lists(rng, gallery, queries,
-                                              person_imgs)
-    metric = PersonSearchMetric(
-        gallery_sizes=CUHK_SIZES + ('full', ), cbgm=args.cbgm)
-    metric.dataset_meta = meta
-    metric.process({}, gallery)
-    metric.process({}, queries)
-    num_dets = sum(len(g['pred_instances']['scores']) for g in gallery)
-    print(f'\n== {protocol}: {len(gallery)} gallery images, {num_dets} '
-          f'detections, {len(queries)} queries, D={args.feat_dim} '
-          f'(built in {time.perf_counter() - t0:.1f} s)')
-
-    t0 = time.perf_counter()
-    metrics = metric.compute_metrics(metric.results)
-    t_metric = time.perf_counter() - t0
-    keys = [k for k in metrics if 'mAP' in k]
-    print(f'PersonSearchMetric.compute_metrics (detection + '
-          f'{len(keys)} galleries{" + CBGM" if args.cbgm else ""}): '
-          f'{t_metric:.2f} s')
-
-    feats, pids, q_img, search_gallery, galleries, cams = search_inputs(
-        metric, protocol, metric.results)
-    t0 = time.perf_counter()
-    fast = evaluate_search(feats, pids, q_img, search_gallery, galleries, cams)
-    t_fast = time.perf_counter() - t0
-    tracemalloc.start()
-    evaluate_search(feats, pids, q_img, search_gallery, galleries, cams)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-
-    rows = np.arange(min(args.loop_queries, len(feats)))
-    t0 = time.perf_counter()
-    loop = reference_search(feats[rows],
-                            pids[rows], q_img[rows], search_gallery,
-                            subset(galleries,
-                                   rows), None if cams is None else cams[rows])
-    t_loop_sub = time.perf_counter() - t0
-    t_loop = t_loop_sub * len(feats) / len(rows)
-    max_diff = max(
-        np.abs(fast[n].ap[rows] - loop[n].ap).max() for n in galleries)
-    same_topk = all(
-        np.array_equal(fast[n].topk_hits[rows], loop[n].topk_hits)
-        for n in galleries)
-    print(f'search core, vectorised, all {len(feats)} queries x '
-          f'{len(galleries)} galleries: {t_fast:.2f} s')
-    print(f'loop reference: {t_loop_sub:.2f} s on {len(rows)} queries -> '
-          f'{t_loop:.1f} s extrapolated to {len(feats)} queries')
-    print(f'speed-up (loop / vectorised): {t_loop / t_fast:.0f}x')
-    print(f'largest |AP difference| on those queries: {max_diff:.2e}; '
-          f'top-k identical: {same_topk}')
-    print(f'peak traced memory of the search core: {peak / 2**20:.0f} MiB')
-    for name in galleries:
-        print(f'  {name:>10}: mAP {100 * fast[name].ap.mean():6.2f}  top-1 '
-              f'{100 * fast[name].topk_hits[:, 0].mean():6.2f}')
-
-
-# --------------------------------------------------------------------------
-# Real-size CUHK-SYSU files: reading, caching, cold and warm evaluation.
-# --------------------------------------------------------------------------
 PROTOCOL_FILES = [
     (size, f'annotation/test/train_test/TestG{size}.mat', f'TestG{size}')
     for size in CUHK_SIZES
@@ -331,7 +91,7 @@ PROTOCOL_FILES = [
      ('resolution', 'annotation/test/subset/Resolution.mat', 'Test_Size')]
 SUBSET_QUERIES = dict(occlusion=187, resolution=290)
 NUM_TRAIN_IMAGES, NUM_TRAIN_PERSONS = 11206, 5532
-STAMP = 'benchmark_metric.json'
+STAMP = 'benchmark_protocol_files.json'
 
 
 def xywh(box):
@@ -344,15 +104,6 @@ def write_cuhk_files(root, args):
 
     Skipped when ``root`` holds files of the same settings already.
     """
-    import json
-    import os
-    import os.path as osp
-    import pickle
-
-    from mmsearch.datasets.synthetic.cuhk_sysu_writer import \
-        write_cuhk_sysu_annotations
-    from mmsearch.datasets.synthetic.protocol_files import \
-        write_protocol_file
     settings = dict(
         seed=args.seed, scale=args.scale, feat_dim=args.feat_dim, version=1)
     stamp = osp.join(root, STAMP)
@@ -444,10 +195,6 @@ def person_boxes_for(rows, picked, gallery, index):
 def write_jpegs(folder, names, rng):
     """Real JPEG files (a few encoded scenes of CUHK-SYSU's sizes, some with
     an EXIF block, copied to every name)."""
-    import os
-    import os.path as osp
-
-    import cv2
     os.makedirs(folder, exist_ok=True)
     encoded = []
     for height, width in [(600, 800), (800, 600), (480, 640), (768, 1024),
@@ -474,17 +221,13 @@ def write_jpegs(folder, names, rng):
 def child_main(args):
     """One measurement in a fresh process; prints one JSON line per
     result."""
-    import json
-    import os.path as osp
-    import pickle
 
     def emit(**record):
         print('RESULT ' + json.dumps(record), flush=True)
 
-    root = args.mat_root
+    root = args.root
     cache = None if args.cache_dir == 'none' else args.cache_dir
     if args.child == 'loadmat':
-        import scipy.io
         for name, relative, key in PROTOCOL_FILES:
             path = osp.join(root, relative)
             needed, available = memory_needed(path), memory_available()
@@ -497,16 +240,13 @@ def child_main(args):
                     mb=osp.getsize(path) / 2**20)
                 continue
             t0 = time.perf_counter()
-            content = scipy.io.loadmat(path, variable_names=[key])
+            scipy.io.loadmat(path, variable_names=[key])  # freed at once
             emit(
                 what='loadmat',
                 name=str(name),
                 seconds=time.perf_counter() - t0,
                 mb=osp.getsize(path) / 2**20)
-            del content
         return
-    from mmsearch.datasets import CUHKSYSUDataset
-    from mmsearch.utils import register_all_modules
     register_all_modules()
 
     def dataset(split='query'):
@@ -528,9 +268,6 @@ def child_main(args):
             emit(what='read', name=str(name), seconds=time.perf_counter() - t0)
         return
     if args.child == 'startup':
-        from PIL import Image
-
-        from mmsearch.datasets.image_header import jpeg_size
         for split in ('gallery', 'query', 'train'):
             t0 = time.perf_counter()
             data = dataset(split)
@@ -579,18 +316,14 @@ def child_main(args):
         what='eval',
         name='+'.join(map(str, sizes)),
         seconds=time.perf_counter() - t0,
-        metrics={
-            k: v
-            for k, v in values.items() if 'mAP' in k or 'top1' in k
-        })
+        metrics={k: v
+                 for k, v in values.items() if 'mAP' in k or 'top1' in k})
 
 
 def memory_needed(path):
     """Rough peak memory of ``scipy.io.loadmat`` on a protocol file: 6.5
     times its uncompressed size (measured: 1.7 GB for a TestG500.mat of
     279 MB uncompressed)."""
-    import struct
-    import zlib
     with open(path, 'rb') as file:
         data = file.read()
     pos, total = 128, 0
@@ -620,7 +353,6 @@ def memory_available():
 
 
 def glob_images(folder):
-    import os
     return [
         entry.path for entry in os.scandir(folder)
         if entry.name.endswith('.jpg')
@@ -629,12 +361,9 @@ def glob_images(folder):
 
 def run_child(args, mode, reader='lean', cache='none', sizes=()):
     """Run :func:`child_main` in a fresh interpreter; return its records."""
-    import json
-    import subprocess
-    import sys
     command = [
-        sys.executable, __file__, '--mat-root', args.mat_root, '--child', mode,
-        '--reader', reader, '--cache-dir', cache, '--seed',
+        sys.executable, __file__, args.root, '--child', mode, '--reader',
+        reader, '--cache-dir', cache, '--seed',
         str(args.seed), '--scale',
         str(args.scale), '--feat-dim',
         str(args.feat_dim)
@@ -656,12 +385,9 @@ def run_child(args, mode, reader='lean', cache='none', sizes=()):
 
 def protocol_file_benchmark(args):
     """Cold / warm evaluation and protocol reading on real-size files."""
-    import os.path as osp
-    import shutil
-    import tempfile
-    print(f'\n== CUHK-SYSU protocol files under {args.mat_root} (raw '
+    print(f'\n== CUHK-SYSU protocol files under {args.root} (raw '
           'layout, TestG50..TestG4000 + subsets)')
-    write_cuhk_files(args.mat_root, args)
+    write_cuhk_files(args.root, args)
     work = tempfile.mkdtemp(prefix='mmsearch_bench_cache_')
     cold_cache = osp.join(work, 'cold')
     warm_cache = osp.join(work, 'warm')
@@ -766,15 +492,8 @@ def main():
     args = parse_args()
     if args.child:
         child_main(args)
-        return
-    if args.mat_root:
+    else:
         protocol_file_benchmark(args)
-        return
-    rng = np.random.default_rng(args.seed)
-    for protocol in args.protocols:
-        benchmark(protocol, args, rng)
-    max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    print(f'\nprocess peak resident memory: {max_rss:.0f} MiB')
 
 
 if __name__ == '__main__':

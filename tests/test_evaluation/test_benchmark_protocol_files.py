@@ -1,4 +1,5 @@
-"""tools/analysis_tools/benchmark_metric.py on a shrunken problem."""
+"""tools/analysis_tools/benchmark_protocol_files.py on a shrunken
+dataset."""
 import re
 import subprocess
 import sys
@@ -10,36 +11,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_benchmark_reports_equal_numbers_and_timings():
-    result = subprocess.run([
-        sys.executable, 'tools/analysis_tools/benchmark_metric.py', '--scale',
-        '0.02', '--loop-queries', '5'
-    ],
-                            cwd=ROOT,
-                            capture_output=True,
-                            text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    out = result.stdout
-    # one report per protocol: the loop and the vectorised core agree
-    diffs = [
-        float(d)
-        for d in re.findall(r'largest \|AP difference\| .*: (\S+);', out)
-    ]
-    assert len(diffs) == 2 and max(diffs) < 1e-12
-    assert out.count('top-k identical: True') == 2
-    assert 'extrapolated to' in out and 'speed-up' in out
-    assert re.search(r'peak traced memory of the search core: \d+ MiB', out)
-
-
-@pytest.mark.slow
 def test_benchmark_writes_and_reads_protocol_files(tmp_path):
-    """--mat-root: real-layout files written, read by every reader in
-    fresh processes, the same numbers from each, start-up timed."""
+    """Real-layout files written, read by every reader in fresh processes,
+    the same numbers from each, start-up timed."""
     root = tmp_path / 'cuhk'
     result = subprocess.run([
-        sys.executable, 'tools/analysis_tools/benchmark_metric.py',
-        '--mat-root',
+        sys.executable, 'tools/analysis_tools/benchmark_protocol_files.py',
         str(root), '--scale', '0.01', '--warm-sizes', '100'
     ],
                             cwd=ROOT,
@@ -68,3 +45,19 @@ def test_benchmark_writes_and_reads_protocol_files(tmp_path):
                      out)
     assert re.search(r'query split, lean, nothing cached .* \(29 samples', out)
     assert re.search(r'image headers, SOF: +\d+\.\d+ s for 181 JPEGs', out)
+
+
+def test_the_two_benchmarks_refuse_each_others_options(tmp_path):
+    """The split left no option behind in the wrong tool."""
+    for args in (['benchmark_search_metric.py', '--no-before'], [
+            'benchmark_protocol_files.py',
+            str(tmp_path), '--loop-queries'
+    ]):
+        result = subprocess.run(
+            [sys.executable, f'tools/analysis_tools/{args[0]}'] + args[1:],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120)
+        assert result.returncode == 2
+        assert f'unrecognized arguments: {args[-1]}' in result.stderr
