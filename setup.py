@@ -34,11 +34,12 @@ setup(
         tests=read_requirements('tests'),
         build=read_requirements('build'),
         # optional features, OpenMMLab style: pip install -e ".[index]"
+        optional=read_requirements('optional'),
         deploy=read_requirements('deploy'),
         index=read_requirements('index'),
         web=read_requirements('web'),
-        all=read_requirements('deploy') + read_requirements('index') +
-        read_requirements('web'),
+        all=read_requirements('optional') + read_requirements('deploy') +
+        read_requirements('index') + read_requirements('web'),
     ),
     license='Apache License 2.0',
     zip_safe=False,

@@ -9,14 +9,16 @@
 #     need torchvision); otherwise $MMSEARCH_TORCH (default
 #     "torch==2.14.1 torchvision==0.29.1") is installed;
 #   - mmcv 2.1.0 is built from source with its ops unless mmcv.ops works
-#     with that torch (~22 minutes on 2 cores the first time). The wheel is
+#     with that torch (the first time: about 22 minutes on 2 idle cores,
+#     68 minutes on 2 cores busy with other work). The wheel is
 #     kept per torch version under $MMSEARCH_WHEEL_CACHE (default: pip's
 #     cache folder, mmsearch-wheels/), because pip's own cache would hand a
 #     wheel built for another torch to this one;
 #   - mmengine 0.10.7, mmdet 3.3.0, mmpretrain 1.2.0, the test requirements
-#     (pytest, playwright), the optional extras the tests exercise
-#     (requirements/deploy.txt: onnx, onnxruntime; index.txt: faiss-cpu;
-#     web.txt: gradio) and mmsearch (editable) follow;
+#     (requirements/tests.txt: pytest, playwright and the style checkers
+#     flake8, isort, yapf, codespell), the optional extras the tests
+#     exercise (optional.txt: matplotlib; deploy.txt: onnx, onnxruntime;
+#     index.txt: faiss-cpu; web.txt: gradio) and mmsearch (editable) follow;
 #   - Debian's chromium (apt-get, as root or with sudo) for the web page's
 #     browser test, unless MMSEARCH_NO_BROWSER=1.
 # A stamp file skips the pip calls when nothing changed since the last run.
@@ -88,8 +90,8 @@ else
         wheel_dir="$wheel_cache/mmcv-2.1.0-torch-$torch_version"
         if ! ls "$wheel_dir"/mmcv-2.1.0-*.whl >/dev/null 2>&1; then
             echo "[setup] building mmcv 2.1.0 with ops from source for torch" \
-                 "$torch_version (about 22 minutes on 2 cores; the wheel is" \
-                 "kept in $wheel_dir)"
+                 "$torch_version (about 22 minutes on 2 idle cores, longer" \
+                 "on busy ones; the wheel is kept in $wheel_dir)"
             build_dir=$(mktemp -d)
             pip_run download -q --no-deps --no-binary :all: mmcv==2.1.0 \
                 -d "$build_dir"
@@ -114,6 +116,7 @@ else
     pip_install -r "$MMSEARCH_ROOT/requirements/mminstall.txt" \
         -r "$MMSEARCH_ROOT/requirements/runtime.txt" \
         -r "$MMSEARCH_ROOT/requirements/tests.txt" \
+        -r "$MMSEARCH_ROOT/requirements/optional.txt" \
         -r "$MMSEARCH_ROOT/requirements/deploy.txt" \
         -r "$MMSEARCH_ROOT/requirements/index.txt" \
         -r "$MMSEARCH_ROOT/requirements/web.txt"
