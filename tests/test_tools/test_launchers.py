@@ -40,12 +40,13 @@ def calls(log: Path) -> list:
 
 
 def run(args, env=None):
-    return subprocess.run(['bash'] + [str(a) for a in args],
-                          cwd=ROOT,
-                          env=dict(os.environ, **(env or {})),
-                          capture_output=True,
-                          text=True,
-                          timeout=120)
+    return subprocess.run(
+        ['bash'] + [str(a) for a in args],
+        cwd=ROOT,
+        env=dict(os.environ, **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=120)
 
 
 def torchrun_call(tmp_path, args):
@@ -61,15 +62,17 @@ def torchrun_call(tmp_path, args):
 
 
 @pytest.mark.parametrize('args, nproc, script, tool_args', [
-    (['tools/dist_train.sh', 'c.py', '2', '--amp'], 2, 'tools/train.py',
-     ['c.py', '--amp']),
-    (['tools/dist_test.sh', 'c.py', 'w.pth', '3', '--out', 'r.pkl'], 3,
-     'tools/test.py', ['c.py', 'w.pth', '--out', 'r.pkl']),
-    (['tools/index/dist_build_index.sh', 'c.py', 'w.pth', '2', 'g.idx',
-      '--images', 'photos/'], 2, 'tools/index/build_index.py',
+    (['tools/dist_train.sh', 'c.py', '2', '--amp'
+      ], 2, 'tools/train.py', ['c.py', '--amp']),
+    (['tools/dist_test.sh', 'c.py', 'w.pth', '3', '--out', 'r.pkl'
+      ], 3, 'tools/test.py', ['c.py', 'w.pth', '--out', 'r.pkl']),
+    ([
+        'tools/index/dist_build_index.sh', 'c.py', 'w.pth', '2', 'g.idx',
+        '--images', 'photos/'
+    ], 2, 'tools/index/build_index.py',
      ['c.py', 'w.pth', 'g.idx', '--images', 'photos/']),
-    (['tools/dist_launch.sh', '4', 'tools/train.py', 'c.py'], 4,
-     'tools/train.py', ['c.py']),
+    (['tools/dist_launch.sh', '4', 'tools/train.py', 'c.py'
+      ], 4, 'tools/train.py', ['c.py']),
 ])
 def test_dist_wrappers_launch_their_tool(tmp_path, args, nproc, script,
                                          tool_args):
@@ -83,10 +86,10 @@ def test_dist_wrappers_launch_their_tool(tmp_path, args, nproc, script,
 
 @pytest.mark.parametrize('args, usage, count', [
     (['tools/dist_train.sh', 'c.py', 'two'], 'CONFIG GPUS', 'two'),
-    (['tools/dist_test.sh', 'c.py', 'w.pth', '0'], 'CONFIG CHECKPOINT GPUS',
-     '0'),
-    (['tools/index/dist_build_index.sh', 'c.py', 'w.pth', '-1', 'g.idx'],
-     'CONFIG CHECKPOINT GPUS INDEX', '-1'),
+    (['tools/dist_test.sh', 'c.py', 'w.pth', '0'
+      ], 'CONFIG CHECKPOINT GPUS', '0'),
+    (['tools/index/dist_build_index.sh', 'c.py', 'w.pth', '-1', 'g.idx'
+      ], 'CONFIG CHECKPOINT GPUS INDEX', '-1'),
     (['tools/dist_launch.sh', 'x', 'tools/train.py'], 'GPUS SCRIPT', 'x'),
 ])
 def test_dist_wrappers_refuse_a_bad_count(tmp_path, args, usage, count):
@@ -104,14 +107,14 @@ def test_dist_wrappers_refuse_a_bad_count(tmp_path, args, usage, count):
 @pytest.mark.parametrize('args, usage', [
     (['tools/dist_train.sh', 'c.py'], 'CONFIG GPUS'),
     (['tools/dist_test.sh', 'c.py', '2'], 'CONFIG CHECKPOINT GPUS'),
-    (['tools/index/dist_build_index.sh', 'c.py', 'w.pth', '2'],
-     'CONFIG CHECKPOINT GPUS INDEX'),
-    (['tools/slurm_train.sh', 'p', 'job', 'c.py'],
-     'PARTITION JOB_NAME CONFIG WORK_DIR'),
-    (['tools/slurm_test.sh', 'p', 'job', 'c.py'],
-     'PARTITION JOB_NAME CONFIG CHECKPOINT'),
-    (['tools/index/slurm_build_index.sh', 'p', 'job', 'c.py', 'w.pth'],
-     'PARTITION JOB_NAME CONFIG CHECKPOINT INDEX'),
+    (['tools/index/dist_build_index.sh', 'c.py', 'w.pth', '2'
+      ], 'CONFIG CHECKPOINT GPUS INDEX'),
+    (['tools/slurm_train.sh', 'p', 'job', 'c.py'
+      ], 'PARTITION JOB_NAME CONFIG WORK_DIR'),
+    (['tools/slurm_test.sh', 'p', 'job', 'c.py'
+      ], 'PARTITION JOB_NAME CONFIG CHECKPOINT'),
+    (['tools/index/slurm_build_index.sh', 'p', 'job', 'c.py', 'w.pth'
+      ], 'PARTITION JOB_NAME CONFIG CHECKPOINT INDEX'),
 ])
 def test_wrappers_name_their_usage_when_arguments_are_missing(args, usage):
     result = run(args)
@@ -124,8 +127,8 @@ def test_dist_launch_checks_the_gpu_count_before_torchrun(tmp_path):
     torchrun never starts (the real check, with a faked device count)."""
     site = tmp_path / 'site'
     site.mkdir()
-    (site / 'sitecustomize.py').write_text(
-        'import torch\ntorch.cuda.device_count = lambda: 1\n')
+    (site / 'sitecustomize.py'
+     ).write_text('import torch\ntorch.cuda.device_count = lambda: 1\n')
     result = run(['tools/dist_train.sh', 'c.py', '2'],
                  dict(PYTHON=sys.executable, PYTHONPATH=str(site)))
     assert result.returncode == 2
@@ -137,13 +140,14 @@ def test_dist_launch_checks_the_gpu_count_before_torchrun(tmp_path):
 
 
 @pytest.mark.parametrize('args, script, tool_args', [
-    (['tools/slurm_train.sh', 'gpu', 'job', 'c.py', 'work'],
-     'tools/train.py', ['c.py', '--work-dir=work', '--amp']),
-    (['tools/slurm_test.sh', 'gpu', 'job', 'c.py', 'w.pth'], 'tools/test.py',
-     ['c.py', 'w.pth', '--amp']),
-    (['tools/index/slurm_build_index.sh', 'gpu', 'job', 'c.py', 'w.pth',
-      'g.idx'], 'tools/index/build_index.py',
-     ['c.py', 'w.pth', 'g.idx', '--amp']),
+    (['tools/slurm_train.sh', 'gpu', 'job', 'c.py', 'work'
+      ], 'tools/train.py', ['c.py', '--work-dir=work', '--amp']),
+    (['tools/slurm_test.sh', 'gpu', 'job', 'c.py', 'w.pth'
+      ], 'tools/test.py', ['c.py', 'w.pth', '--amp']),
+    ([
+        'tools/index/slurm_build_index.sh', 'gpu', 'job', 'c.py', 'w.pth',
+        'g.idx'
+    ], 'tools/index/build_index.py', ['c.py', 'w.pth', 'g.idx', '--amp']),
 ])
 def test_slurm_wrappers_launch_their_tool(tmp_path, args, script, tool_args):
     make_recorder(tmp_path, 'srun')

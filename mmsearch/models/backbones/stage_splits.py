@@ -369,8 +369,7 @@ class MobileNetV2Split(StageSplit):
     ``conv2`` (1280 channels at width <= 1).
     """
 
-    backbone_classes = (
-        'mmdet.models.backbones.mobilenet_v2.MobileNetV2', )
+    backbone_classes = ('mmdet.models.backbones.mobilenet_v2.MobileNetV2', )
 
     def trunk_names(self, backbone):
         return ['conv1'] + backbone.layers[:5]
@@ -408,8 +407,7 @@ class ConvNeXtSplit(StageSplit):
     ImageNet classifier; it loads from its checkpoint).
     """
 
-    backbone_classes = (
-        'mmpretrain.models.backbones.convnext.ConvNeXt', )
+    backbone_classes = ('mmpretrain.models.backbones.convnext.ConvNeXt', )
 
     def check(self, backbone):
         check_num_stages(backbone, backbone.num_stages,
