@@ -14,7 +14,10 @@ from mmengine.config import Config
 
 from mmsearch.datasets import CUHKSYSUDataset
 from mmsearch.datasets.synthetic import (SyntheticConfig,
-                                         make_synthetic_dataset)
+                                         make_synthetic_dataset, plan_dataset,
+                                         preset_config)
+from mmsearch.datasets.synthetic.plan import CameraLook
+from mmsearch.datasets.synthetic.render import apply_camera
 
 REPO = osp.join(osp.dirname(__file__), '..', '..')
 SMALL = dict(
@@ -142,3 +145,105 @@ def test_cli_counts_equal_synthetic_config_lengths(tmp_path, capsys):
         lengths[name] = len(CUHKSYSUDataset(**dataset_cfg))
     assert lengths == {k: counts[k] for k in lengths}
     assert lengths == dict(train_images=6, gallery_images=51, queries=3)
+
+
+# ------------------------------------------------------ the benchmark preset
+def test_presets_name_their_settings():
+    assert preset_config('quickstart') == SyntheticConfig()
+    bench = preset_config('benchmark', seed=3)
+    assert (bench.num_train_ids, bench.num_test_ids, bench.seed) == (150, 450,
+                                                                     3)
+    assert bench.confuser_prob > 0 and bench.camera_shift > 0
+    with pytest.raises(ValueError, match="unknown synthetic preset 'hard'"):
+        preset_config('hard')
+    with pytest.raises(ValueError, match='person_height'):
+        SyntheticConfig(person_height=(0.9, 0.2))
+
+
+def test_new_options_at_zero_leave_the_default_data_unchanged():
+    """confuser_prob = camera_shift = 0 draw nothing: the plans equal those
+    of a config that never heard of them (the quick start's data)."""
+    plain = plan_dataset(SyntheticConfig(**SMALL))
+    zero = plan_dataset(
+        SyntheticConfig(**SMALL, confuser_prob=0.0, camera_shift=0.0))
+    # repr: the placements hold numpy boxes, which == cannot compare
+    assert repr(plain) == repr(zero)
+    assert all(p.camera is None for p in plain[0] + plain[1])
+
+
+def test_confusers_wear_the_colours_of_a_labelled_identity():
+    config = SyntheticConfig(**{**SMALL, 'max_distractors': 3},
+                             confuser_prob=1.0)
+    train, test, looks, _ = plan_dataset(config)
+    plain_looks = plan_dataset(SyntheticConfig(**{
+        **SMALL, 'max_distractors': 3
+    }))[2]
+    splits = ((train, range(SMALL['num_train_ids'])),
+              (test,
+               range(SMALL['num_train_ids'],
+                     SMALL['num_train_ids'] + SMALL['num_test_ids'])))
+    confusers = 0
+    for plans, identities in splits:
+        colours = {(looks[i].top, looks[i].bottom) for i in identities}
+        for plan in plans:
+            for person in plan.persons:
+                if person.person_id >= 0:
+                    assert looks[person.identity] == plain_looks[
+                        person.identity]
+                    continue
+                confusers += 1
+                look, plain = looks[person.identity], plain_looks[
+                    person.identity]
+                assert (look.top, look.bottom) in colours
+                # the rest of the look is the distractor's own
+                assert (look.pattern, look.hair, look.aspect) == (
+                    plain.pattern, plain.hair, plain.aspect)
+    assert confusers > 0
+
+
+def test_person_heights_follow_the_range():
+    config = SyntheticConfig(**SMALL, person_height=(0.2, 0.4))
+    train, test, _, _ = plan_dataset(config)
+    heights = np.array([p.box[3] for plan in train + test
+                        for p in plan.persons]) / SMALL['image_size'][1]
+    assert heights.min() >= 0.2 - 1 / 48 and heights.max() <= 0.4
+
+
+def test_camera_is_applied_as_documented():
+    """Hand-worked: 100 * gain 1.2 * brightness 0.9 = 108 -> 255 * (108 /
+    255) ** 0.5 = 165.95; the other channels with gains 1.0 and 0.5."""
+    image = np.full((4, 4, 3), 100, np.uint8)
+    out = apply_camera(image, CameraLook((1.2, 1.0, 0.5), 0.9, 0.5, 0))
+    expected = [255 * (100 * g * 0.9 / 255)**0.5 for g in (1.2, 1.0, 0.5)]
+    assert out[0, 0].tolist() == [round(v) for v in expected]
+    saturated = apply_camera(np.full((2, 2, 3), 250, np.uint8),
+                             CameraLook((1.5, 1.5, 1.5), 1.0, 1.0, 0))
+    assert (saturated == 255).all()
+    config = SyntheticConfig(**SMALL, camera_shift=0.3)
+    train, test, _, _ = plan_dataset(config)
+    cameras = [plan.camera for plan in train + test]
+    assert all(c is not None for c in cameras)
+    gains = np.array([c.gains for c in cameras])
+    assert gains.min() >= 0.7 and gains.max() <= 1.3 and gains.std() > 0.05
+
+
+def test_cli_preset_with_an_override(tmp_path, capsys):
+    argv = [
+        'make_synthetic_dataset.py',
+        str(tmp_path / 'bench'), '--preset', 'benchmark', '--train-ids', '4',
+        '--test-ids', '3', '--train-images', '6', '--test-images', '51',
+        '--image-size', '64', '48', '--gallery-sizes', '50'
+    ]
+    with mock.patch.object(sys, 'argv', argv):
+        runpy.run_path(
+            osp.join(REPO, 'tools/misc/make_synthetic_dataset.py'),
+            run_name='__main__')
+    assert '"queries": 3' in capsys.readouterr().out
+    bad = argv[:2] + ['--person-height', '0.5', '0.1']
+    with mock.patch.object(sys, 'argv', bad), pytest.raises(SystemExit) as e:
+        runpy.run_path(
+            osp.join(REPO, 'tools/misc/make_synthetic_dataset.py'),
+            run_name='__main__')
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith('error: SyntheticConfig: expected person_height')

@@ -1,7 +1,8 @@
 """Synthetic person-search data in the raw CUHK-SYSU / PRW layouts."""
 from .generator import FORMATS, make_synthetic_dataset, plan_dataset
-from .plan import SyntheticConfig
+from .plan import PRESETS, SyntheticConfig, preset_config
 
 __all__ = [
-    'FORMATS', 'SyntheticConfig', 'make_synthetic_dataset', 'plan_dataset'
+    'FORMATS', 'PRESETS', 'SyntheticConfig', 'make_synthetic_dataset',
+    'plan_dataset', 'preset_config'
 ]

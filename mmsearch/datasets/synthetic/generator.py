@@ -1,5 +1,6 @@
 """Generate a synthetic person-search dataset in the raw CUHK-SYSU and/or
 PRW layout, so that the real loaders read it unchanged."""
+import dataclasses
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -39,6 +40,12 @@ def plan_dataset(
     test, _ = plan_split(rng, config, 'test', config.num_train_ids,
                          config.num_test_ids, config.num_test_images, aspects,
                          next_distractor)
+    if config.confuser_prob > 0:
+        # its own stream: the draws above stay as without confusers
+        dress_confusers(
+            np.random.default_rng([config.seed, 1]), config.confuser_prob,
+            looks, [(train, 0, config.num_train_ids),
+                    (test, config.num_train_ids, config.num_test_ids)])
     queries = []
     for person_id in range(config.num_test_ids):
         images = [
@@ -47,6 +54,33 @@ def plan_dataset(
         ]
         queries.append((person_id, int(rng.choice(images))))
     return train, test, looks, queries
+
+
+def dress_confusers(rng: np.random.Generator, prob: float, looks: list,
+                    splits: List[Tuple[List[ImagePlan], int, int]]) -> None:
+    """Give unlabelled persons the clothing colours of labelled ones.
+
+    Each unlabelled person of a split, with chance ``prob``, takes the
+    ``top`` and ``bottom`` colours of a random labelled identity of the same
+    split (for the test split: a query identity); its pattern, pattern
+    colour, build, hair, skin, shoes and bag stay its own. ``looks`` is
+    changed in place (every unlabelled person has a look of its own).
+
+    Args:
+        splits (list[tuple]): ``(plans, first_identity, num_ids)`` per
+            split: the appearance index of the split's id 0 and its number
+            of labelled ids.
+    """
+    for plans, first_identity, num_ids in splits:
+        for plan in plans:
+            for person in plan.persons:
+                if person.person_id >= 0 or rng.random() >= prob:
+                    continue
+                model = looks[first_identity + int(rng.integers(num_ids))]
+                looks[person.identity] = dataclasses.replace(
+                    looks[person.identity],
+                    top=model.top,
+                    bottom=model.bottom)
 
 
 def _person(plan: ImagePlan, person_id: int):

@@ -3,7 +3,7 @@
 Pure numpy and deterministic for a seed; no drawing happens here.
 """
 from dataclasses import dataclass, field
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -26,6 +26,18 @@ class SyntheticConfig:
             50 is always written. Sizes above ``num_test_images - 1`` are
             skipped.
         seed (int): Seed of every random draw.
+        person_height (tuple[float, float]): Range of person heights as a
+            fraction of the image height (drawn uniformly).
+        confuser_prob (float): Chance that an unlabelled person wears the
+            top and bottom colours of a labelled identity of its split
+            (a look-alike distractor: only pattern, build, hair, bag and
+            shoes tell them apart).
+        camera_shift (float): Strength of the per-image camera: each image
+            gets colour gains in ``1 +- camera_shift`` per channel, a
+            brightness factor in ``1 +- camera_shift``, a gamma in
+            ``1 +- camera_shift`` and, with chance ``camera_shift``, a blur.
+            0 draws no camera (and leaves the random stream of the other
+            draws as it was).
     """
     num_train_ids: int = 40
     num_test_ids: int = 20
@@ -37,6 +49,9 @@ class SyntheticConfig:
     occlusion_prob: float = 0.25
     gallery_sizes: Tuple[int, ...] = (50, 100)
     seed: int = 0
+    person_height: Tuple[float, float] = (0.35, 0.8)
+    confuser_prob: float = 0.0
+    camera_shift: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -52,11 +67,56 @@ class SyntheticConfig:
             (2 * self.num_test_ids <= self.max_labelled * self.num_test_images,
              'room for every test identity twice'),
             (min(self.image_size) >= 48, 'image_size sides >= 48 px'),
+            (0.05 <= self.person_height[0] <= self.person_height[1] <= 0.95,
+             'person_height (low, high) with 0.05 <= low <= high <= 0.95'),
+            (0.0 <= self.confuser_prob <= 1.0, '0 <= confuser_prob <= 1'),
+            (0.0 <= self.camera_shift < 0.9, '0 <= camera_shift < 0.9'),
         ]
         for ok, rule in checks:
             if not ok:
                 raise ValueError(f'SyntheticConfig: expected {rule}; got '
                                  f'{self}.')
+
+
+# Named generator settings. 'quickstart' is the default config (the quick
+# start's data set); 'benchmark' is the method-study benchmark
+# (docs/en/method_study.md): more identities, more queries (a 95 %
+# bootstrap interval of about +-2 points of mAP), look-alike unlabelled
+# persons, more occlusion, a wide range of person sizes and a camera of its
+# own for every image.
+PRESETS = {
+    'quickstart':
+    dict(),
+    'benchmark':
+    dict(
+        num_train_ids=150,
+        num_test_ids=450,
+        num_train_images=450,
+        num_test_images=500,
+        max_labelled=3,
+        max_distractors=3,
+        occlusion_prob=0.35,
+        person_height=(0.25, 0.85),
+        confuser_prob=0.5,
+        camera_shift=0.25,
+        gallery_sizes=(50, 100)),
+}
+
+
+def preset_config(name: str, **overrides) -> SyntheticConfig:
+    """The ``SyntheticConfig`` of preset ``name`` with ``overrides``.
+
+    Args:
+        name (str): A key of :data:`PRESETS`.
+        **overrides: ``SyntheticConfig`` fields to change.
+
+    Raises:
+        ValueError: ``name`` is not a preset.
+    """
+    if name not in PRESETS:
+        raise ValueError(f'unknown synthetic preset {name!r}; expected one '
+                         f'of {sorted(PRESETS)}.')
+    return SyntheticConfig(**{**PRESETS[name], **overrides})
 
 
 @dataclass
@@ -82,10 +142,38 @@ class PersonPlacement:
 
 
 @dataclass
+class CameraLook:
+    """How one image's camera renders the scene (applied after drawing).
+
+    Attributes:
+        gains (tuple[float, float, float]): Per-channel (BGR) colour gains:
+            white balance.
+        brightness (float): Overall exposure factor.
+        gamma (float): Tone curve, ``out = 255 * (in / 255) ** gamma``.
+        blur (int): Gaussian blur kernel size (odd), 0 for a sharp image.
+    """
+    gains: Tuple[float, float, float]
+    brightness: float
+    gamma: float
+    blur: int
+
+
+@dataclass
 class ImagePlan:
-    """A scene image: its split and its persons (drawing order)."""
+    """A scene image: its split, its persons (drawing order) and its
+    camera (None: the image is rendered as drawn)."""
     split: str
     persons: List[PersonPlacement] = field(default_factory=list)
+    camera: Optional[CameraLook] = None
+
+
+def draw_camera(rng: np.random.Generator, shift: float) -> CameraLook:
+    """A random camera of strength ``shift`` (see ``SyntheticConfig``)."""
+    gains = tuple(float(g) for g in rng.uniform(1 - shift, 1 + shift, 3))
+    brightness = float(rng.uniform(1 - shift, 1 + shift))
+    gamma = float(rng.uniform(1 - shift, 1 + shift))
+    blur = 3 if rng.random() < shift else 0
+    return CameraLook(gains, brightness, gamma, blur)
 
 
 def assign_identities(rng: np.random.Generator, num_ids: int, num_images: int,
@@ -116,19 +204,23 @@ def assign_identities(rng: np.random.Generator, num_ids: int, num_images: int,
     return images
 
 
-def place_boxes(rng: np.random.Generator, count: int, image_size: Tuple[int,
-                                                                        int],
-                aspects: List[float]) -> List[np.ndarray]:
+def place_boxes(
+    rng: np.random.Generator,
+    count: int,
+    image_size: Tuple[int, int],
+    aspects: List[float],
+    height_range: Tuple[float, float] = (0.35, 0.8)
+) -> List[np.ndarray]:
     """Draw ``count`` standing-person boxes (x, y, w, h) inside the image.
 
-    Heights are 35-80 % of the image height; a box overlapping an earlier
-    one by IoU > 0.3 is redrawn (up to 20 times).
+    Heights are ``height_range`` (fractions) of the image height; a box
+    overlapping an earlier one by IoU > 0.3 is redrawn (up to 20 times).
     """
     width, height = image_size
     boxes: List[np.ndarray] = []
     for aspect in aspects[:count]:
         for _ in range(20):
-            box_h = int(rng.uniform(0.35, 0.8) * height)
+            box_h = int(rng.uniform(*height_range) * height)
             box_w = max(8, int(box_h * aspect))
             x = int(rng.integers(0, max(1, width - box_w)))
             y = int(
@@ -177,7 +269,8 @@ def plan_split(rng: np.random.Generator, config: SyntheticConfig, split: str,
         person_ids = ids + [-1] * num_distractors
         order = rng.permutation(len(identities))
         boxes = place_boxes(rng, len(identities), config.image_size,
-                            [aspects[identities[i]] for i in order])
+                            [aspects[identities[i]] for i in order],
+                            config.person_height)
         plan = ImagePlan(split)
         for box, index in zip(boxes, order):
             plan.persons.append(
@@ -188,5 +281,7 @@ def plan_split(rng: np.random.Generator, config: SyntheticConfig, split: str,
                     occluded=bool(rng.random() < config.occlusion_prob),
                     lighting=float(rng.uniform(0.7, 1.3)),
                     mirrored=bool(rng.random() < 0.5)))
+        if config.camera_shift > 0:
+            plan.camera = draw_camera(rng, config.camera_shift)
         plans.append(plan)
     return plans, next_distractor

@@ -5,7 +5,7 @@ from typing import List, Tuple
 import cv2
 import numpy as np
 
-from .plan import ImagePlan
+from .plan import CameraLook, ImagePlan
 
 PATTERNS = ('plain', 'hstripes', 'vstripes', 'checks', 'twotone')
 
@@ -188,6 +188,19 @@ def draw_occluder(rng: np.random.Generator, image: np.ndarray,
         cv2.rectangle(image, (left, y - 5), (left + cover, y + h), colour, -1)
 
 
+def apply_camera(image: np.ndarray, camera: CameraLook) -> np.ndarray:
+    """Render ``image`` (H, W, 3) uint8 BGR through ``camera``:
+    ``out = 255 * clip(in * gains * brightness / 255, 0, 1) ** gamma``,
+    then the camera's blur. Returns a new uint8 image."""
+    scaled = image.astype(np.float32) * (
+        np.asarray(camera.gains, np.float32) * camera.brightness / 255.0)
+    out = 255.0 * np.power(np.clip(scaled, 0.0, 1.0), camera.gamma)
+    out = out.round().astype(np.uint8)
+    if camera.blur:
+        out = cv2.GaussianBlur(out, (camera.blur, camera.blur), 0)
+    return out
+
+
 def render_image(rng: np.random.Generator, plan: ImagePlan,
                  looks: List[Appearance],
                  image_size: Tuple[int, int]) -> np.ndarray:
@@ -199,4 +212,6 @@ def render_image(rng: np.random.Generator, plan: ImagePlan,
                     person.mirrored)
         if person.occluded:
             draw_occluder(rng, image, person.box)
+    if plan.camera is not None:
+        image = apply_camera(image, plan.camera)
     return image
