@@ -28,11 +28,12 @@ import hashlib
 import json
 import os
 import os.path as osp
-import tempfile
 import warnings
 from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
+
+from mmsearch.fileio import atomic_write
 
 CACHE_VERSION = 1
 _EDGE_BYTES = 64 * 1024
@@ -147,19 +148,11 @@ class ArrayCache:
 
     def _store(self, path: str, stamp: str, arrays: Dict[str,
                                                          np.ndarray]) -> None:
-        temp = None
         try:
-            os.makedirs(self.cache_dir, exist_ok=True)
-            with tempfile.NamedTemporaryFile(
-                    dir=self.cache_dir, suffix='.tmp', delete=False) as file:
-                temp = file.name
-                np.savez(file, **{_STAMP_KEY: np.array(stamp)}, **arrays)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, path)
+            atomic_write(
+                path, lambda file: np.savez(
+                    file, **{_STAMP_KEY: np.array(stamp)}, **arrays))
         except OSError as error:
-            if temp is not None and osp.exists(temp):
-                os.remove(temp)
             if not self._warned:
                 self._warned = True
                 warnings.warn(

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from mmsearch.registry import DATASETS
+from mmsearch.structures import box_iou
 from .base_person_search import PersonSearchDataset
 from .raw_io import DatasetLayoutError, check_dir, load_mat_key, mat_str
 
@@ -24,22 +25,6 @@ def camera_id(frame_name: str) -> int:
             f'PRW frame name "{frame_name}" does not start with c<camera>; '
             f'expected names like c1s1_000151.jpg.')
     return int(match.group(1))
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one (x1, y1, x2, y2) box with (N, 4) boxes, shape (N,).
-
-    ``IoU = |A n B| / (|A| + |B| - |A n B|)``.
-    """
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    width = (np.minimum(box[2], boxes[:, 2]) -
-             np.maximum(box[0], boxes[:, 0])).clip(0)
-    height = (np.minimum(box[3], boxes[:, 3]) -
-              np.maximum(box[1], boxes[:, 1])).clip(0)
-    inter = width * height
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-12)
 
 
 @DATASETS.register_module()
@@ -221,7 +206,7 @@ class PRWDataset(PersonSearchDataset):
         match = -1
         if candidates:
             ious = box_iou(query_bbox,
-                           [instances[i]['bbox'] for i in candidates])
+                           [instances[i]['bbox'] for i in candidates])[0]
             best = int(np.argmax(ious))
             if ious[best] >= self.query_match_iou:
                 match = candidates[best]

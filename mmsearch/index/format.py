@@ -50,14 +50,14 @@ atomic), and the manifest is written last. A shard is loaded only when the
 manifest lists it and its SHA-256 matches, so a half-written or stray file
 is never read as data.
 """
-import hashlib
 import json
-import os
 import os.path as osp
 import time
 from typing import Dict, Optional
 
 import numpy as np
+
+from mmsearch.fileio import atomic_write, atomic_write_json, sha256_file
 
 FORMAT_NAME = 'mmsearch-gallery-index'
 FORMAT_VERSION = 1
@@ -89,60 +89,6 @@ class IndexFormatError(GalleryIndexError, ValueError):
 class ModelMismatchError(GalleryIndexError, ValueError):
     """The model's embedding differs from the one the index was built with.
     """
-
-
-def sha256_file(path: str, chunk_size: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as file:
-        for block in iter(lambda: file.read(chunk_size), b''):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _fsync_dir(folder: str) -> None:
-    """Flush a folder's entries (the rename) to disk where supported."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str, writer) -> None:
-    """Write a file through ``writer(file)`` under a temporary name, then
-    rename it over ``path``.
-
-    Args:
-        path (str): Final file name (its folder is created).
-        writer (callable): Called with a binary file object open for
-            writing.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = f'{path}.tmp-{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as file:
-            writer(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-    _fsync_dir(folder)
-
-
-def atomic_write_json(path: str, obj) -> None:
-    """Write ``obj`` as indented UTF-8 JSON atomically (see
-    :func:`atomic_write`)."""
-    data = json.dumps(obj, indent=1, sort_keys=True).encode('utf-8')
-    atomic_write(path, lambda file: file.write(data))
 
 
 def empty_shard(embed_dim: int, feat_dtype: str) -> Dict[str, np.ndarray]:
@@ -198,8 +144,10 @@ def write_shard(path: str, arrays: Dict[str, np.ndarray]) -> dict:
         created}``.
     """
     check_shard_arrays(arrays, path)
-    ordered = {name: np.ascontiguousarray(arrays[name])
-               for name in SHARD_ARRAYS}
+    ordered = {
+        name: np.ascontiguousarray(arrays[name])
+        for name in SHARD_ARRAYS
+    }
     atomic_write(path, lambda file: np.savez(file, **ordered))
     return dict(
         file=osp.basename(path),
@@ -288,10 +236,8 @@ def read_manifest(index_dir: str) -> dict:
         with open(path, encoding='utf-8') as file:
             manifest = json.load(file)
     except (OSError, ValueError) as error:
-        raise IndexFormatError(
-            f'cannot read "{path}": {error}') from error
-    if not isinstance(manifest, dict) or manifest.get(
-            'format') != FORMAT_NAME:
+        raise IndexFormatError(f'cannot read "{path}": {error}') from error
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT_NAME:
         raise IndexFormatError(f'"{path}" is not an mmsearch gallery index '
                                f'manifest (format != {FORMAT_NAME!r})')
     version = manifest.get('format_version')

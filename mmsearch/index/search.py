@@ -4,14 +4,13 @@ one-best-box-per-image / per-video-window ranking.
 Similarity is the inner product of unit-norm embeddings (cosine).
 """
 import hashlib
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .exact import (GPU_MAX_K, ExactScanner, exact_topk, rerank,
-                    value_range)
+from mmsearch.fileio import atomic_write
+from .exact import (GPU_MAX_K, ExactScanner, exact_topk, rerank, value_range)
 from .format import ANN_DIR
 from .store import GalleryIndex
 
@@ -94,8 +93,11 @@ class AnnIndex:
         use_gpu (bool): Move an IVF index to all GPUs faiss sees.
     """
 
-    def __init__(self, feats: np.ndarray, kind: str = 'ivf',
-                 params: Optional[dict] = None, use_gpu: bool = False,
+    def __init__(self,
+                 feats: np.ndarray,
+                 kind: str = 'ivf',
+                 params: Optional[dict] = None,
+                 use_gpu: bool = False,
                  faiss_index=None) -> None:
         faiss = _import_faiss()
         if kind not in ANN_DEFAULTS:
@@ -137,8 +139,7 @@ class AnnIndex:
         nlist = self.params['nlist']
         if self.params['codes'] == 'sq8':
             index = faiss.IndexIVFScalarQuantizer(
-                quantizer, dim, nlist,
-                faiss.ScalarQuantizer.QT_8bit_uniform,
+                quantizer, dim, nlist, faiss.ScalarQuantizer.QT_8bit_uniform,
                 faiss.METRIC_INNER_PRODUCT)
         else:
             index = faiss.IndexIVFFlat(quantizer, dim, nlist,
@@ -169,8 +170,8 @@ class AnnIndex:
         if self.kind == 'hnsw' and self.params['ef_search'] < k:
             self.index.hnsw.efSearch = k
         refine = self.kind == 'ivf' and self.params['codes'] == 'sq8'
-        fetch = min(max(k, k * self.params['refine']),
-                    len(self.feats)) if refine else k
+        fetch = min(max(k, k * self.params['refine']), len(
+            self.feats)) if refine else k
         # GPU faiss searches for at most GPU_MAX_K results: more on the CPU.
         index = self.index if fetch <= GPU_MAX_K else self.cpu_index
         sims, ids = index.search(queries, fetch)
@@ -189,15 +190,8 @@ class AnnIndex:
 
     def save(self, path: str) -> None:
         """Write the (CPU) faiss index atomically."""
-        faiss = _import_faiss()
-        tmp = f'{path}.tmp-{os.getpid()}'
-        os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-        try:
-            faiss.write_index(self.cpu_index, tmp)
-            os.replace(tmp, path)
-        finally:
-            if osp.exists(tmp):
-                os.remove(tmp)
+        data = _import_faiss().serialize_index(self.cpu_index)
+        atomic_write(path, lambda file: file.write(data.tobytes()))
 
 
 def ann_cache_path(index: GalleryIndex, kind: str, params: dict) -> str:
@@ -269,16 +263,21 @@ def exact_search(index: GalleryIndex,
     ``SCAN_FROM`` entries when faiss is installed, else numpy products
     over the float32 features."""
     if len(index) >= SCAN_FROM and faiss_available():
-        return exact_topk(index.feats, queries, k, mask,
-                          scanner=get_scanner(index, use_gpu))
+        return exact_topk(
+            index.feats, queries, k, mask, scanner=get_scanner(index, use_gpu))
     if '_max_abs' not in index.__dict__:
         index.__dict__['_max_abs'] = max(
             abs(v) for v in value_range(index.feats))
-    return exact_topk(index.float32_feats(), queries, k, mask,
-                      max_abs=index.__dict__['_max_abs'])
+    return exact_topk(
+        index.float32_feats(),
+        queries,
+        k,
+        mask,
+        max_abs=index.__dict__['_max_abs'])
 
 
-def group_ids(index: GalleryIndex, dedup: Optional[str],
+def group_ids(index: GalleryIndex,
+              dedup: Optional[str],
               window: float = 1.0) -> Optional[np.ndarray]:
     """(N,) int64 group of each entry for one-best-per-group ranking.
 
@@ -298,8 +297,9 @@ def group_ids(index: GalleryIndex, dedup: Optional[str],
     video = index.entry_is_video()
     sub = np.where(video, index.frames, -1).astype(np.int64)
     if dedup == 'window':
-        stamps = np.where(np.isnan(index.timestamps), index.frames,
-                          index.timestamps / window)
+        stamps = np.where(
+            np.isnan(index.timestamps), index.frames,
+            index.timestamps / window)
         sub = np.where(video, np.floor(stamps), -1).astype(np.int64)
     pairs = np.stack([source, sub], axis=1)
     _, groups = np.unique(pairs, axis=0, return_inverse=True)
@@ -371,13 +371,12 @@ def search_features(index: GalleryIndex,
     groups = group_ids(index, dedup, window)
     num_ranked = len(index) if mask is None else int(mask.sum())
     if method == 'auto':
-        method = ('ann' if num_ranked > EXACT_UP_TO and faiss_available()
-                  else 'exact')
+        method = ('ann' if num_ranked > EXACT_UP_TO and faiss_available() else
+                  'exact')
     outputs = []
     for query in queries:
-        ids, sims = _search_one(index, query[None], topk, method, mask,
-                                groups, num_ranked, ann_kind, ann_params,
-                                use_gpu)
+        ids, sims = _search_one(index, query[None], topk, method, mask, groups,
+                                num_ranked, ann_kind, ann_params, use_gpu)
         ranked = []
         for rank, (entry_id, sim) in enumerate(zip(ids, sims), start=1):
             result = index.entry(entry_id)
@@ -387,8 +386,8 @@ def search_features(index: GalleryIndex,
     return outputs
 
 
-def _search_one(index, query, topk, method, mask, groups, num_ranked,
-                ann_kind, ann_params, use_gpu):
+def _search_one(index, query, topk, method, mask, groups, num_ranked, ann_kind,
+                ann_params, use_gpu):
     """Top-k ids and similarities of one (1, D) query."""
     fetch = topk if groups is None else topk * 4
     while True:

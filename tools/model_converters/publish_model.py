@@ -10,13 +10,13 @@ Example:
     # -> dcinet_r50_cuhk-1a2b3c4d.pth
 """
 import argparse
-import hashlib
 import os
 import os.path as osp
 from typing import Sequence
 
 import torch
 
+from mmsearch.fileio import sha256_file
 from mmsearch.utils import register_checkpoint_safe_globals
 
 PUBLISHED_KEYS = ('meta', 'state_dict')
@@ -34,15 +34,6 @@ def parse_args() -> argparse.Namespace:
         default=list(PUBLISHED_KEYS),
         help='top-level checkpoint keys to keep')
     return parser.parse_args()
-
-
-def sha256_of(path: str, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(chunk_size), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def publish_checkpoint(in_file: str,
@@ -76,7 +67,7 @@ def publish_checkpoint(in_file: str,
     os.makedirs(out_dir, exist_ok=True)
     tmp_file = stem + '.tmp.pth'
     torch.save(published, tmp_file)
-    final_file = f'{stem}-{sha256_of(tmp_file)[:8]}.pth'
+    final_file = f'{stem}-{sha256_file(tmp_file)[:8]}.pth'
     os.replace(tmp_file, final_file)
     return final_file
 

@@ -1,57 +1,14 @@
-"""Intersection over union of axis-aligned boxes (numpy)."""
+"""Box IoU of the search protocol (numpy).
+
+``box_iou`` and ``paired_box_iou`` live in the torch-free
+:mod:`mmsearch.structures` (shared with the search paths) and are
+re-exported here; the protocol's small-person threshold is its own.
+"""
 import numpy as np
 
+from mmsearch.structures import box_iou, paired_box_iou
 
-def box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of two sets of ``(x1, y1, x2, y2)`` boxes.
-
-    ``IoU = |A n B| / (|A| + |B| - |A n B|)`` with areas ``(x2 - x1) *
-    (y2 - y1)`` (no ``+1`` pixel convention), as the person-search protocol
-    defines it.
-
-    Args:
-        boxes1 (np.ndarray): Boxes of shape (N, 4).
-        boxes2 (np.ndarray): Boxes of shape (M, 4).
-
-    Returns:
-        np.ndarray: float64 IoU of shape (N, M).
-    """
-    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
-    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
-    top_left = np.maximum(boxes1[:, None, :2], boxes2[None, :, :2])
-    bottom_right = np.minimum(boxes1[:, None, 2:], boxes2[None, :, 2:])
-    wh = np.clip(bottom_right - top_left, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
-    union = area1[:, None] + area2[None, :] - inter
-    with np.errstate(divide='ignore', invalid='ignore'):
-        iou = np.where(union > 0, inter / union, 0.0)
-    return iou
-
-
-def paired_box_iou(boxes1: np.ndarray, boxes2: np.ndarray) -> np.ndarray:
-    """IoU of corresponding rows of two box arrays.
-
-    Args:
-        boxes1 (np.ndarray): Boxes of shape (N, 4).
-        boxes2 (np.ndarray): Boxes of shape (N, 4).
-
-    Returns:
-        np.ndarray: float64 IoU of shape (N,), ``iou[i] = IoU(boxes1[i],
-        boxes2[i])``.
-    """
-    boxes1 = np.asarray(boxes1, dtype=np.float64).reshape(-1, 4)
-    boxes2 = np.asarray(boxes2, dtype=np.float64).reshape(-1, 4)
-    wh = np.clip(
-        np.minimum(boxes1[:, 2:], boxes2[:, 2:]) -
-        np.maximum(boxes1[:, :2], boxes2[:, :2]), 0, None)
-    inter = wh[:, 0] * wh[:, 1]
-    area1 = (boxes1[:, 2] - boxes1[:, 0]) * (boxes1[:, 3] - boxes1[:, 1])
-    area2 = (boxes2[:, 2] - boxes2[:, 0]) * (boxes2[:, 3] - boxes2[:, 1])
-    union = area1 + area2 - inter
-    with np.errstate(divide='ignore', invalid='ignore'):
-        return np.where(union > 0, inter / union, 0.0)
+__all__ = ['box_iou', 'paired_box_iou', 'small_box_iou_threshold']
 
 
 def small_box_iou_threshold(gt_boxes: np.ndarray,

@@ -4,6 +4,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from mmsearch.structures import check_finite_detections
+
 
 @dataclass
 class SearchGallery:
@@ -74,40 +76,6 @@ class SearchGallery:
                 f'results, e.g. {missing[:5]}; evaluate every gallery image '
                 'the protocol lists.') from None
         return indices.reshape(img_ids.shape)
-
-
-def check_finite_detections(img_id: str,
-                            boxes: np.ndarray,
-                            scores: np.ndarray,
-                            feats: np.ndarray,
-                            what: str = 'gallery image') -> None:
-    """Raise naming the image if its detections hold NaN or inf.
-
-    A NaN feature makes every similarity with it NaN, which sorts and
-    compares arbitrarily: mAP and top-k come out wrong (even above 1)
-    without any error, so the whole evaluation must stop instead.
-
-    Args:
-        img_id (str): The image, for the message.
-        boxes (np.ndarray): (N, 4) detection boxes.
-        scores (np.ndarray): (N,) detection scores.
-        feats (np.ndarray): (N, D) re-ID features.
-        what (str): What the image is, for the message. Defaults to
-            'gallery image'.
-
-    Raises:
-        ValueError: Naming the image, the array and how many values are bad.
-    """
-    for name, values in (('reid_feats', feats), ('scores', scores), ('bboxes',
-                                                                     boxes)):
-        bad = ~np.isfinite(np.asarray(values, dtype=np.float64))
-        if bad.any():
-            raise ValueError(
-                f'{what} {img_id!r}: {int(bad.sum())} NaN or infinite '
-                f'values in its detections\' {name} ({len(scores)} '
-                'detections); the model output is broken (a checkpoint that '
-                'does not fit the config, or a diverged training), so no '
-                'metric can be computed from it.')
 
 
 def build_search_gallery(img_ids: Sequence[str],
