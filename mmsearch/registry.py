@@ -4,6 +4,9 @@ A config built in the ``mmsearch`` scope finds mmsearch's own modules first,
 then falls back to mmdet's and mmengine's, so ``dict(type='ResNet')`` and
 ``dict(type='PersonSearch')`` both work from an mmsearch config.
 """
+import mmcv
+import mmdet
+import mmengine
 from mmdet.registry import DATA_SAMPLERS as MMDET_DATA_SAMPLERS
 from mmdet.registry import DATASETS as MMDET_DATASETS
 from mmdet.registry import EVALUATOR as MMDET_EVALUATOR
@@ -29,6 +32,18 @@ from mmdet.registry import \
     WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
+from mmengine.utils import digit_version
+
+# The versions mmsearch is tested with: [low, high).
+_REQUIRED = {
+    'mmcv': (mmcv.__version__, '2.1.0', '2.2.0'),
+    'mmengine': (mmengine.__version__, '0.10.0', '1.0.0'),
+    'mmdet': (mmdet.__version__, '3.3.0', '3.4.0'),
+}
+for _name, (_found, _low, _high) in _REQUIRED.items():
+    if not digit_version(_low) <= digit_version(_found) < digit_version(_high):
+        raise ImportError(f'mmsearch needs {_low} <= {_name} < {_high}, '
+                          f'found {_name}=={_found}.')
 
 RUNNERS = Registry(
     'runner', parent=MMDET_RUNNERS, locations=['mmsearch.engine'])
@@ -81,8 +96,7 @@ PARAM_SCHEDULERS = Registry(
 
 # How each staged backbone family splits into a stride-16 trunk and its
 # last stage (StageSplitTrunk / BackboneLastStage); mmsearch's own registry.
-STAGE_SPLITS = Registry(
-    'stage split', locations=['mmsearch.models.backbones'])
+STAGE_SPLITS = Registry('stage split', locations=['mmsearch.models.backbones'])
 
 METRICS = Registry(
     'metric', parent=MMDET_METRICS, locations=['mmsearch.evaluation'])

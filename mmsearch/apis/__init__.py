@@ -1,27 +1,19 @@
-from .inference import (ImageReadError, SearchMatch, build_test_pipeline,
-                        clip_query_box, embed_query, init_searcher,
-                        list_images, search_gallery)
+"""The top of the library: build a model and search with it.
+
+Nothing inside mmsearch imports this package (as nothing in mmdet imports
+``mmdet.apis``); the search page (:mod:`mmsearch.web`), the deployment
+export and the tools use it.
+"""
+from mmsearch.fileio import ImageReadError, list_images
+from mmsearch.structures import SearchMatch, clip_query_box
+from .index_search import (build_index, check_index_model, load_index,
+                           model_signature, query_feature, search_index)
+from .inference import (build_test_pipeline, detect_images, embed_query,
+                        inference_searcher, init_searcher, search_gallery)
 
 __all__ = [
-    'SearchMatch', 'init_searcher', 'embed_query', 'search_gallery',
-    'build_test_pipeline', 'list_images', 'clip_query_box', 'ImageReadError'
+    'SearchMatch', 'init_searcher', 'inference_searcher', 'detect_images',
+    'embed_query', 'search_gallery', 'build_test_pipeline', 'list_images',
+    'clip_query_box', 'ImageReadError', 'build_index', 'load_index',
+    'search_index', 'check_index_model', 'query_feature', 'model_signature'
 ]
-
-from .index_search import (build_index, check_index_model,  # noqa: E402
-                           load_index, query_feature, search_index)
-
-__all__ += [
-    'build_index', 'load_index', 'search_index', 'check_index_model',
-    'query_feature'
-]
-
-# The search page needs gradio (an optional extra): imported on first use,
-# and left out of __all__ so that `import *` does not need gradio.
-_WEB_NAMES = ('build_search_app', 'launch_search_app')
-
-
-def __getattr__(name: str):
-    if name in _WEB_NAMES:
-        import mmsearch.web
-        return getattr(mmsearch.web, name)
-    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -20,17 +20,53 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
 import torch.nn as nn
+from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
 
-from mmsearch.index import (GalleryIndex, build_gallery_index,
-                            check_signature, dataset_units, list_image_units,
-                            list_video_units, model_signature,
+from mmsearch.fileio import IMAGE_EXTENSIONS, is_image_file
+from mmsearch.index import (PROBE_BOXES, GalleryIndex, build_gallery_index,
+                            build_signature, check_signature, dataset_units,
+                            list_image_units, list_video_units, probe_image,
                             search_features)
-from mmsearch.index.sources import (IMAGE_EXTENSIONS, DEFAULT_CHUNK_FRAMES,
-                                    image_unit)
-from .inference import embed_query
+from mmsearch.index.sources import DEFAULT_CHUNK_FRAMES, image_unit
+from .inference import detect_images, embed_query
 
 PathsType = Union[str, Path, Sequence[Union[str, Path]], None]
+
+
+def model_signature(model: nn.Module,
+                    checkpoint: Optional[str] = None,
+                    score_thr: float = 0.5) -> dict:
+    """The index signature of a model from :func:`init_searcher`.
+
+    Its embeddings of the probe boxes (:data:`mmsearch.index.PROBE_BOXES`
+    in :func:`mmsearch.index.probe_image`) with the config and checkpoint
+    that explain a mismatch (see :func:`mmsearch.index.build_signature`).
+
+    Args:
+        model (nn.Module): The model (``model.cfg`` is read).
+        checkpoint (str, optional): The checkpoint file it was loaded from
+            (its SHA-256 is recorded); None for initialised weights.
+        score_thr (float): Detection threshold used to build the index.
+
+    Returns:
+        dict: The signature.
+    """
+    cfg = model.cfg
+    image = probe_image()
+    feats = np.stack([
+        embed_query(model, image, box).numpy().astype(np.float32)
+        for box in PROBE_BOXES
+    ])
+    model_cfg = cfg.model.to_dict() if hasattr(cfg.model,
+                                               'to_dict') else cfg.model
+    return build_signature(
+        feats,
+        score_thr,
+        config=cfg.filename or None,
+        model_cfg=model_cfg,
+        checkpoint=checkpoint,
+        pipeline=get_test_pipeline_cfg(cfg))
 
 
 def _as_list(paths: PathsType) -> List[str]:
@@ -91,7 +127,7 @@ def build_index(model: nn.Module,
             ``'float32'`` for a new index.
         chunk_frames (int): Sampled video frames per unit of work.
         part_units (int): Units between checkpoints of the build.
-        show_progress (bool): Progress line (units, images/s, ETA).
+        show_progress (bool): mmengine's progress bar over the units.
         on_unit_done (callable, optional): ``f(done, total)`` per unit.
 
     Returns:
@@ -103,7 +139,7 @@ def build_index(model: nn.Module,
         if osp.isdir(path):
             units += list_image_units(path, camera, recursive)
         elif osp.isfile(path):
-            if not path.lower().endswith(IMAGE_EXTENSIONS):
+            if not is_image_file(path):
                 raise ValueError(f'"{path}" is not an image file '
                                  f'({", ".join(IMAGE_EXTENSIONS)})')
             units.append(image_unit(path, camera or ''))
@@ -111,8 +147,7 @@ def build_index(model: nn.Module,
             raise FileNotFoundError(f'image folder or file "{path}" not '
                                     'found')
     for path in _as_list(videos):
-        units += list_video_units(path, frame_step, fps, camera,
-                                  chunk_frames)
+        units += list_video_units(path, frame_step, fps, camera, chunk_frames)
     if dataset is not None:
         cfg = dataset if isinstance(dataset, Config) else Config.fromfile(
             str(dataset))
@@ -120,11 +155,11 @@ def build_index(model: nn.Module,
     if not units:
         raise ValueError('nothing to index: give images, videos or dataset')
     return build_gallery_index(
-        model,
+        lambda images: detect_images(
+            model, images, score_thr=score_thr, batch_size=batch_size),
+        model_signature(model, checkpoint, score_thr),
         index_dir,
         units,
-        checkpoint=checkpoint,
-        score_thr=score_thr,
         batch_size=batch_size,
         feat_dtype=feat_dtype,
         part_units=part_units,
@@ -138,8 +173,8 @@ def check_index_model(index: GalleryIndex, model: nn.Module) -> None:
     checked = index.__dict__.setdefault('_checked_models', set())
     if id(model) in checked:
         return
-    signature = model_signature(model,
-                                score_thr=index.model_signature['score_thr'])
+    signature = model_signature(
+        model, score_thr=index.model_signature['score_thr'])
     check_signature(index.model_signature, signature, index.index_dir)
     checked.add(id(model))
 

@@ -9,53 +9,40 @@ whole gallery).
 Bad input stops with an error naming the file: a checkpoint that does not
 fit the config, a query box outside its image, NaN or infinite model
 outputs. A gallery image that cannot be read is skipped and reported
-instead, so one broken file does not discard the others' results.
+instead, so one broken file does not discard the others' results. The
+rules (query-box clipping, image reading, ranking) are those of the
+torch-free :mod:`mmsearch.structures` and :mod:`mmsearch.fileio`, shared
+with the ONNX runtime (:mod:`mmsearch.deployment.runtime`).
+
+:func:`inference_searcher` is the one place that runs the model on images
+(batched); the search functions, the gallery index build and the search
+page go through it.
 """
 import copy
 import os
 import os.path as osp
-import warnings
 from pathlib import Path
-from typing import (Callable, List, NamedTuple, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.transforms import Compose
+from mmdet.structures import DetDataSample
 from mmdet.structures.bbox import get_box_tensor
 from mmdet.utils import get_test_pipeline_cfg
 from mmengine.config import Config
 from mmengine.model.utils import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 
+from mmsearch.fileio import ImageType, read_image
 from mmsearch.registry import MODELS
+from mmsearch.structures import (SearchMatch, as_box, clip_query_box,
+                                 rank_gallery)
 from mmsearch.utils import check_cfg_options, load_model_checkpoint
 
-ImageType = Union[str, np.ndarray]
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 # Transforms that read annotations; images searched here have none.
 _ANNOTATION_LOADERS = ('LoadAnnotations', 'LoadPersonSearchAnnotations')
-
-
-class ImageReadError(OSError):
-    """An image file is empty or cannot be decoded."""
-
-
-class SearchMatch(NamedTuple):
-    """One gallery detection ranked against the query.
-
-    Attributes:
-        img_path (str): Gallery image path (``'array:<i>'`` for arrays).
-        bbox (np.ndarray): (4,) detection box [x1, y1, x2, y2] in the
-            gallery image's original coordinates.
-        score (float): Detection (person) score.
-        similarity (float): Cosine similarity to the query feature.
-    """
-    img_path: str
-    bbox: np.ndarray
-    score: float
-    similarity: float
 
 
 def init_searcher(config: Union[str, Path, Config],
@@ -138,107 +125,98 @@ def build_test_pipeline(cfg: Config, from_array: bool) -> Compose:
     return Compose(pipeline_cfg)
 
 
-def _as_box(box: Sequence[float]) -> np.ndarray:
-    """float32 (4,) [x1, y1, x2, y2]; raise unless finite and non-empty."""
-    box = np.asarray(box, dtype=np.float32).reshape(-1)
-    if box.shape != (4, ) or not np.isfinite(box).all() or not (
-            box[2] > box[0] and box[3] > box[1]):
-        raise ValueError('box must be 4 finite numbers [x1, y1, x2, y2] with '
-                         f'x2 > x1 and y2 > y1, got {box.tolist()}')
-    return box
+def _image_name(image: ImageType, index: int) -> str:
+    """A path as given, or ``'array:<index>'`` for an array."""
+    return (f'array:{index}'
+            if isinstance(image, np.ndarray) else os.fspath(image))
 
 
-def clip_query_box(box: Sequence[float], image_size: Tuple[int, int],
-                   image_name: str) -> np.ndarray:
-    """Check a query box against its image; clip it if it sticks out.
+def inference_searcher(model: nn.Module,
+                       images: Sequence[ImageType],
+                       query_boxes: Optional[Sequence[Optional[
+                           Sequence[float]]]] = None,
+                       batch_size: int = 1) -> List[DetDataSample]:
+    """Run the model's test step on images, ``batch_size`` at a time.
+
+    Images are read by :func:`mmsearch.fileio.read_image` (OpenCV, BGR; an
+    empty, truncated or non-image file raises :class:`ImageReadError`) and
+    go through the config's test pipeline from arrays. A query box is
+    checked against its image and clipped (:func:`clip_query_box`) and
+    passed as ``query_bbox``; the sample then carries ``pred_query_feat``.
 
     Args:
-        box (Sequence[float]): (4,) [x1, y1, x2, y2] in pixels.
-        image_size (tuple[int, int]): (height, width) of the image.
-        image_name (str): The image, for messages.
+        model (nn.Module): A model from :func:`init_searcher`.
+        images (Sequence[str | np.ndarray]): Image files or uint8 BGR
+            (H, W, 3) arrays.
+        query_boxes (Sequence, optional): Per image, a (4,) query box
+            [x1, y1, x2, y2] in its original coordinates, or None.
+        batch_size (int): Images per forward pass. Defaults to 1.
 
     Returns:
-        np.ndarray: float32 (4,) box clipped to ``[0, width] x [0,
-        height]``; a ``UserWarning`` names the change when there was one.
-
-    Raises:
-        ValueError: If the box is not 4 finite numbers with x2 > x1 and
-            y2 > y1, or does not overlap the image.
+        list[DetDataSample]: One sample per image, in order, with
+        ``pred_instances`` (boxes in original coordinates).
     """
-    box = _as_box(box)
-    height, width = image_size
-    shown = [round(float(v), 2) for v in box]
-    if box[0] >= width or box[1] >= height or box[2] <= 0 or box[3] <= 0:
-        raise ValueError(
-            f'query box {shown} lies outside image "{image_name}" '
-            f'({width} x {height} pixels, width x height); give [x1, y1, '
-            'x2, y2] in that image\'s pixel coordinates.')
-    clipped = box.copy()
-    clipped[0::2] = clipped[0::2].clip(0, width)
-    clipped[1::2] = clipped[1::2].clip(0, height)
-    if not np.array_equal(clipped, box):
-        warnings.warn(
-            f'query box {shown} extends past image "{image_name}" ({width} '
-            f'x {height} pixels); clipped to '
-            f'{[round(float(v), 2) for v in clipped]}.',
-            stacklevel=3)
-    return clipped
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if query_boxes is not None and len(query_boxes) != len(images):
+        raise ValueError(f'{len(query_boxes)} query boxes for '
+                         f'{len(images)} images')
+    pipeline = build_test_pipeline(model.cfg, from_array=True)
+    samples = []
+    for begin in range(0, len(images), batch_size):
+        packed = []
+        for index in range(begin, min(begin + batch_size, len(images))):
+            name = _image_name(images[index], index)
+            data = dict(
+                img=read_image(images[index]), img_id=osp.basename(name))
+            box = None if query_boxes is None else query_boxes[index]
+            if box is not None:
+                data['query_bbox'] = clip_query_box(
+                    box, data['img'].shape[:2], name, stacklevel=4).tolist()
+            packed.append(pipeline(data))
+        batch = dict(
+            inputs=[p['inputs'] for p in packed],
+            data_samples=[p['data_samples'] for p in packed])
+        with torch.no_grad():
+            samples.extend(model.test_step(batch))
+    return samples
 
 
-def _load_image(loader: Callable, data: dict, image: ImageType) -> dict:
-    """Run the pipeline's image loader; name the file if it fails."""
-    if isinstance(image, np.ndarray):
-        return loader(data)
-    if osp.getsize(image) == 0:
-        raise ImageReadError(f'image "{image}" is empty (0 bytes)')
-    try:
-        loaded = loader(data)
-    except Exception as error:  # decoders raise many types (cv2.error, ...)
-        raise ImageReadError(
-            f'image "{image}" cannot be read as an image '
-            f'({type(error).__name__}: {error})'.strip()) from error
-    if loaded is None or loaded.get('img') is None:
-        raise ImageReadError(f'image "{image}" cannot be read as an image')
-    return loaded
+def detect_images(model: nn.Module,
+                  images: Sequence[ImageType],
+                  score_thr: float = 0.0,
+                  batch_size: int = 1) -> List[Dict[str, np.ndarray]]:
+    """Every person the model detects in each image (numpy).
 
+    The detector of the gallery search, the index build and the search
+    page (:func:`inference_searcher` without query boxes).
 
-def _predict(model: nn.Module,
-             image: ImageType,
-             name: str,
-             query_bbox: Optional[Sequence[float]] = None):
-    """Run the model's test step on one image (optionally with a query).
+    Args:
+        model (nn.Module): A model from :func:`init_searcher`.
+        images (Sequence[str | np.ndarray]): Image files or uint8 BGR
+            (H, W, 3) arrays.
+        score_thr (float): Detections scoring below are dropped. Defaults
+            to 0.
+        batch_size (int): Images per forward pass. Defaults to 1.
 
-    A query box is checked against the loaded image (:func:`clip_query_box`).
+    Returns:
+        list[dict]: Per image, float32 ``bboxes`` (n, 4) in its original
+        coordinates, ``scores`` (n,) and ``reid_feats`` (n, D), in the
+        model's order.
     """
-    from_array = isinstance(image, np.ndarray)
-    if not from_array:
-        if not isinstance(image, (str, Path)) or not osp.isfile(image):
-            raise FileNotFoundError(f'image "{image}" not found (expected '
-                                    'an image file or an HxWx3 array)')
-    pipeline = build_test_pipeline(model.cfg, from_array)
-    data = dict(img=image) if from_array else dict(img_path=str(image))
-    data['img_id'] = name
-    data = _load_image(pipeline.transforms[0], data, image)
-    if query_bbox is not None:
-        image_name = name if from_array else str(image)
-        data['query_bbox'] = clip_query_box(query_bbox, data['img'].shape[:2],
-                                            image_name).tolist()
-    data = Compose(pipeline.transforms[1:])(data)
-    batch = dict(inputs=[data['inputs']], data_samples=[data['data_samples']])
-    with torch.no_grad():
-        return model.test_step(batch)[0]
-
-
-def _check_finite(name: str, image: str, **values: torch.Tensor) -> None:
-    """Raise naming the image if a model output holds NaN or inf."""
-    for what, value in values.items():
-        bad = ~torch.isfinite(value.detach().float())
-        if bad.any():
-            raise ValueError(
-                f'the model gave {int(bad.sum())} NaN or infinite values in '
-                f'{what} for {name} "{image}"; the weights (or the input) are '
-                'broken: check the checkpoint and that the config matches '
-                'it.')
+    results = []
+    for sample in inference_searcher(model, images, batch_size=batch_size):
+        pred = sample.pred_instances
+        scores = pred.scores.detach().float().cpu().numpy()
+        keep = ~(scores < score_thr)  # NaN scores are kept, to be refused
+        results.append(
+            dict(
+                bboxes=get_box_tensor(
+                    pred.bboxes).detach().float().cpu().numpy()[keep],
+                scores=scores[keep],
+                reid_feats=pred.reid_feats.detach().float().cpu().numpy()
+                [keep]))
+    return results
 
 
 def embed_query(model: nn.Module, image: ImageType,
@@ -262,48 +240,41 @@ def embed_query(model: nn.Module, image: ImageType,
     Raises:
         ValueError: For a malformed box, a box outside the image or a
             feature holding NaN or inf.
-        ImageReadError: If the image file is empty or not an image.
+        ImageReadError: If the image file is empty, truncated or not an
+            image.
     """
-    box = _as_box(box)
-    sample = _predict(model, image, 'query', query_bbox=box)
+    box = as_box(box, 'query box')
+    sample = inference_searcher(model, [image], query_boxes=[box])[0]
     if 'pred_query_feat' not in sample:
         raise RuntimeError(f'{type(model).__name__}.predict gave no '
                            'pred_query_feat for a sample with query_bbox')
     feat = sample.pred_query_feat.detach().float().cpu().reshape(-1)
-    _check_finite(
-        'query image',
-        'array' if isinstance(image, np.ndarray) else str(image),
-        query_feature=feat)
+    bad = ~torch.isfinite(feat)
+    if bad.any():
+        raise ValueError(
+            f'the model gave {int(bad.sum())} NaN or infinite values in the '
+            f'query feature of query image "{_image_name(image, 0)}"; the '
+            'weights (or the input) are broken: check the checkpoint and '
+            'that the config matches it.')
     return feat
 
 
-def list_images(folder: str) -> List[str]:
-    """Sorted image files directly inside ``folder``."""
-    if not osp.isdir(folder):
-        raise NotADirectoryError(f'gallery folder "{folder}" not found')
-    names = sorted(
-        n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
-        raise ValueError(f'gallery folder "{folder}" holds no images '
-                         f'({", ".join(IMAGE_EXTENSIONS)})')
-    return [osp.join(folder, n) for n in names]
-
-
-def search_gallery(
-        model: nn.Module,
-        query_feat: torch.Tensor,
-        gallery_images: Union[str, Sequence[ImageType]],
-        score_thr: float = 0.5,
-        topk: Optional[int] = None,
-        progress: Optional[Callable[[int, int], None]] = None,
-        skipped: Optional[List[Tuple[str, str]]] = None) -> List[SearchMatch]:
+def search_gallery(model: nn.Module,
+                   query_feat: torch.Tensor,
+                   gallery_images: Union[str, Sequence[ImageType]],
+                   score_thr: float = 0.5,
+                   topk: Optional[int] = None,
+                   progress: Optional[Callable[[int, int], None]] = None,
+                   skipped: Optional[List[Tuple[str, str]]] = None,
+                   batch_size: int = 1) -> List[SearchMatch]:
     """Rank every detected person of a gallery against a query feature.
 
-    similarity(det) = <reid_feat(det), query_feat>, both unit norm.
-
-    An image file that is empty or cannot be decoded is skipped with a
-    ``UserWarning`` naming it (and listed in ``skipped``); the other images
-    are still searched. If no image can be read, the search fails.
+    similarity(det) = <reid_feat(det), query_feat>, both unit norm (see
+    :func:`mmsearch.structures.rank_gallery`, shared with the ONNX
+    runtime). An image file that is empty, truncated or not an image is
+    skipped with a ``UserWarning`` naming it (and listed in ``skipped``);
+    the other images are still searched. If no image can be read, the
+    search fails.
 
     Args:
         model (nn.Module): A model from :func:`init_searcher`.
@@ -317,6 +288,7 @@ def search_gallery(
             after each image (skipped ones included).
         skipped (list, optional): Receives ``(image path, reason)`` for
             each image that could not be read.
+        batch_size (int): Images per forward pass. Defaults to 1.
 
     Returns:
         list[SearchMatch]: Detections of all readable images, by descending
@@ -328,54 +300,12 @@ def search_gallery(
             feature dimensions differ.
         ImageReadError: If none of the gallery images can be read.
     """
-    if isinstance(gallery_images, (str, Path)):
-        gallery_images = list_images(str(gallery_images))
-    query_feat = query_feat.detach().float().cpu().reshape(-1)
-    if not torch.isfinite(query_feat).all():
-        raise ValueError('query_feat holds NaN or infinite values; compute '
-                         'it with embed_query, which checks the model.')
-    matches, unreadable = [], []
-    for index, image in enumerate(gallery_images):
-        name = (f'array:{index}'
-                if isinstance(image, np.ndarray) else str(image))
-        try:
-            pred = _predict(model, image, osp.basename(name)).pred_instances
-        except ImageReadError as error:
-            unreadable.append((name, str(error)))
-            warnings.warn(f'skipped gallery {error}', stacklevel=2)
-        else:
-            matches.extend(_rank_detections(pred, query_feat, score_thr, name))
-        if progress is not None:
-            progress(index + 1, len(gallery_images))
-    if skipped is not None:
-        skipped.extend(unreadable)
-    if unreadable and len(unreadable) == len(gallery_images):
-        raise ImageReadError(
-            f'none of the {len(gallery_images)} gallery images could be '
-            f'read, e.g. {unreadable[0][1]}')
-    matches.sort(key=lambda match: match.similarity, reverse=True)
-    return matches[:topk] if topk is not None else matches
-
-
-def _rank_detections(pred, query_feat: torch.Tensor, score_thr: float,
-                     name: str) -> List[SearchMatch]:
-    """One gallery image's detections scoring >= ``score_thr`` as
-    matches, after checking every detection's outputs are finite."""
-    bboxes = get_box_tensor(pred.bboxes).detach().float().cpu()
-    scores = pred.scores.detach().float().cpu()
-    feats = pred.reid_feats.detach().float().cpu()
-    _check_finite(
-        'gallery image',
-        name,
-        detection_scores=scores,
-        detection_boxes=bboxes,
-        reid_features=feats)
-    if feats.shape[-1] != query_feat.numel():
-        raise ValueError(f'query_feat has {query_feat.numel()} '
-                         f'dimensions, the model gives {feats.shape[-1]}')
-    keep = scores >= score_thr
-    similarities = (feats[keep] @ query_feat).tolist()
-    return [
-        SearchMatch(name, bbox, score, sim) for bbox, score, sim in zip(
-            bboxes[keep].numpy(), scores[keep].tolist(), similarities)
-    ]
+    return rank_gallery(
+        lambda arrays: detect_images(model, arrays, batch_size=batch_size),
+        torch.as_tensor(query_feat).detach().float().cpu().numpy(),
+        gallery_images,
+        score_thr=score_thr,
+        topk=topk,
+        batch_size=batch_size,
+        progress=progress,
+        skipped=skipped)

@@ -8,6 +8,7 @@ from typing import Iterable, Sequence, Tuple, Union
 
 import numpy as np
 import scipy.io
+from PIL import Image
 
 from .image_header import jpeg_size
 
@@ -137,7 +138,6 @@ def read_image_size(path: str) -> Tuple[int, int]:
             f'scene image there.') from error
     if size is not None:
         return size
-    from PIL import Image
     try:
         with Image.open(path) as image:
             width, height = image.size

@@ -2,7 +2,12 @@
 
 The same API as :mod:`mmsearch.apis` (``init_searcher``, ``embed_query``,
 ``search_gallery``, ``list_images``, ``SearchMatch``) on the models written
-by ``tools/deployment/export_onnx.py``, without PyTorch, mmcv or mmdet::
+by ``tools/deployment/export_onnx.py``, without PyTorch, mmcv or mmdet. The
+rules for bad input are the same as the PyTorch path's, because both use
+the torch-free :mod:`mmsearch.structures` and :mod:`mmsearch.fileio`: a
+query box outside its image is an error, one partly outside is clipped
+with a warning, and an empty, truncated or non-image gallery file is
+skipped with a warning that says why::
 
     from mmsearch.deployment.runtime import (embed_query, init_searcher,
                                              search_gallery)
@@ -19,14 +24,20 @@ original image's coordinates.
 import json
 import os
 import os.path as osp
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
-from typing import Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
 
-ImageType = Union[str, np.ndarray]
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+from mmsearch.fileio import ImageType, list_images, read_image
+from mmsearch.structures import SearchMatch, clip_query_box, rank_gallery
+
+__all__ = [
+    'OnnxSearcher', 'SearchMatch', 'embed_query', 'init_searcher',
+    'list_images', 'read_image', 'rescaled_size', 'resize_image',
+    'search_gallery'
+]
+
 SUPPORTED_FORMAT_VERSIONS = (1, )
 _CV2_INTERPOLATIONS = {
     'nearest': cv2.INTER_NEAREST,
@@ -35,57 +46,6 @@ _CV2_INTERPOLATIONS = {
     'area': cv2.INTER_AREA,
     'lanczos': cv2.INTER_LANCZOS4,
 }
-
-
-class SearchMatch(NamedTuple):
-    """One gallery detection ranked against the query.
-
-    Attributes:
-        img_path (str): Gallery image path (``'array:<i>'`` for arrays).
-        bbox (np.ndarray): (4,) detection box [x1, y1, x2, y2] in the
-            gallery image's original coordinates.
-        score (float): Detection (person) score.
-        similarity (float): Cosine similarity to the query feature.
-    """
-    img_path: str
-    bbox: np.ndarray
-    score: float
-    similarity: float
-
-
-def load_image(image: ImageType) -> np.ndarray:
-    """An image file or array as a uint8 BGR (H, W, 3) array.
-
-    Args:
-        image (str | np.ndarray): Image file, or uint8 BGR (H, W, 3) array.
-
-    Returns:
-        np.ndarray: The image, uint8 (H, W, 3).
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-        ValueError: If the file is not an image, or the array is not uint8
-            (H, W, 3) with H, W >= 1.
-    """
-    if isinstance(image, (str, os.PathLike)):
-        path = os.fspath(image)
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'image "{path}" not found (expected an '
-                                    'image file or an HxWx3 uint8 array)')
-        array = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-        if array is None:
-            raise ValueError(f'"{path}" is not an image OpenCV can read')
-        return array
-    if not isinstance(image, np.ndarray):
-        raise TypeError('image must be a file name or a numpy array, got '
-                        f'{type(image).__name__}')
-    if image.dtype != np.uint8:
-        raise ValueError('image array must be uint8 BGR (H, W, 3) as OpenCV '
-                         f'reads it, got dtype {image.dtype}')
-    if image.ndim != 3 or image.shape[2] != 3 or min(image.shape[:2]) < 1:
-        raise ValueError('image array must have shape (H, W, 3) with H, W >= '
-                         f'1 (BGR), got {image.shape}')
-    return image
 
 
 def rescaled_size(width: int, height: int,
@@ -178,9 +138,8 @@ class OnnxSearcher:
                 raise FileNotFoundError(
                     f'{kind} model "{path}" not found; write it with '
                     'tools/deployment/export_onnx.py')
-            session = onnxruntime.InferenceSession(path,
-                                                   sess_options=options,
-                                                   providers=providers)
+            session = onnxruntime.InferenceSession(
+                path, sess_options=options, providers=providers)
             deploy = self._read_metadata(session, path, kind)
             if self.deploy is not None and deploy['preprocess'] != \
                     self.deploy['preprocess']:
@@ -214,7 +173,7 @@ class OnnxSearcher:
             tuple: uint8 (H', W', 3) resized image and its scale factor
             (w, h).
         """
-        return resize_image(load_image(image), self.preprocess['resize'])
+        return resize_image(read_image(image), self.preprocess['resize'])
 
     def detect(self, image: ImageType) -> dict:
         """Every detected person of an image.
@@ -231,9 +190,10 @@ class OnnxSearcher:
         boxes, scores, feats = self.sessions['gallery'].run(
             None, {'image': resized})
         inverse = (1 / scale_factor).astype(np.float32)
-        return dict(bboxes=boxes * np.tile(inverse, 2),
-                    scores=scores,
-                    reid_feats=feats)
+        return dict(
+            bboxes=boxes * np.tile(inverse, 2),
+            scores=scores,
+            reid_feats=feats)
 
     def embed_boxes(self, image: ImageType, boxes: np.ndarray) -> np.ndarray:
         """Embeddings of given boxes of an image.
@@ -283,16 +243,21 @@ def init_searcher(export_dir: str,
             'written by tools/deployment/export_onnx.py')
     with open(deploy_path) as f:
         models = json.load(f)['models']
-    return OnnxSearcher(osp.join(export_dir, models['gallery']),
-                        osp.join(export_dir, models['query']),
-                        providers=providers,
-                        num_threads=num_threads,
-                        memory_arena=memory_arena)
+    return OnnxSearcher(
+        osp.join(export_dir, models['gallery']),
+        osp.join(export_dir, models['query']),
+        providers=providers,
+        num_threads=num_threads,
+        memory_arena=memory_arena)
 
 
 def embed_query(searcher: OnnxSearcher, image: ImageType,
                 box: Sequence[float]) -> np.ndarray:
     """Re-ID feature of a query person box.
+
+    A box partly outside the image is clipped to it (with a warning); one
+    that does not overlap the image is an error
+    (:func:`mmsearch.structures.clip_query_box`, as ``mmsearch.apis``).
 
     Args:
         searcher (OnnxSearcher): From :func:`init_searcher`.
@@ -302,37 +267,33 @@ def embed_query(searcher: OnnxSearcher, image: ImageType,
 
     Returns:
         np.ndarray: (D,) float32 unit-norm feature.
+
+    Raises:
+        ValueError: For a malformed box or a box outside the image.
+        ImageReadError: If the image file is empty, truncated or not an
+            image.
     """
-    box = np.asarray(box, dtype=np.float32).reshape(-1)
-    if box.shape != (4, ) or not (box[2] > box[0] and box[3] > box[1]):
-        raise ValueError('box must be [x1, y1, x2, y2] with x2 > x1 and '
-                         f'y2 > y1, got {box.tolist()}')
-    return searcher.embed_boxes(image, box[None])[0]
-
-
-def list_images(folder: str) -> List[str]:
-    """Sorted image files directly inside ``folder``."""
-    if not osp.isdir(folder):
-        raise NotADirectoryError(f'gallery folder "{folder}" not found')
-    names = sorted(n for n in os.listdir(folder)
-                   if n.lower().endswith(IMAGE_EXTENSIONS))
-    if not names:
-        raise ValueError(f'gallery folder "{folder}" holds no images '
-                         f'({", ".join(IMAGE_EXTENSIONS)})')
-    return [osp.join(folder, n) for n in names]
+    array = read_image(image)
+    name = 'array:0' if isinstance(image, np.ndarray) else os.fspath(image)
+    box = clip_query_box(box, array.shape[:2], name)
+    return searcher.embed_boxes(array, box[None])[0]
 
 
 def search_gallery(
-    searcher: OnnxSearcher,
-    query_feat: np.ndarray,
-    gallery_images: Union[str, Sequence[ImageType]],
-    score_thr: float = 0.5,
-    topk: Optional[int] = None,
-    progress: Optional[Callable[[int, int],
-                                None]] = None) -> List[SearchMatch]:
+        searcher: OnnxSearcher,
+        query_feat: np.ndarray,
+        gallery_images: Union[str, Sequence[ImageType]],
+        score_thr: float = 0.5,
+        topk: Optional[int] = None,
+        progress: Optional[Callable[[int, int], None]] = None,
+        skipped: Optional[List[Tuple[str, str]]] = None) -> List[SearchMatch]:
     """Rank every detected person of a gallery against a query feature.
 
-    similarity(det) = <reid_feat(det), query_feat>, both unit norm.
+    similarity(det) = <reid_feat(det), query_feat>, both unit norm (see
+    :func:`mmsearch.structures.rank_gallery`, shared with
+    ``mmsearch.apis.search_gallery``). An image file that is empty,
+    truncated or not an image is skipped with a ``UserWarning`` naming it
+    (and listed in ``skipped``); if no image can be read, the search fails.
 
     Args:
         searcher (OnnxSearcher): From :func:`init_searcher`.
@@ -343,30 +304,27 @@ def search_gallery(
             to 0.5.
         topk (int, optional): Keep only the best ``topk`` matches.
         progress (callable, optional): Called as ``progress(done, total)``
-            after each image.
+            after each image (skipped ones included).
+        skipped (list, optional): Receives ``(image path, reason)`` for
+            each image that could not be read.
 
     Returns:
-        list[SearchMatch]: Detections of all images, by descending
+        list[SearchMatch]: Detections of all readable images, by descending
         similarity.
+
+    Raises:
+        ValueError: If the feature dimensions differ or outputs hold NaN.
+        ImageReadError: If none of the gallery images can be read.
     """
-    if isinstance(gallery_images, (str, os.PathLike)):
-        gallery_images = list_images(os.fspath(gallery_images))
     query_feat = np.asarray(query_feat, dtype=np.float32).reshape(-1)
     if query_feat.size != searcher.embed_dim:
         raise ValueError(f'query_feat has {query_feat.size} dimensions, the '
                          f'model gives {searcher.embed_dim}')
-    matches = []
-    for index, image in enumerate(gallery_images):
-        name = (f'array:{index}'
-                if isinstance(image, np.ndarray) else os.fspath(image))
-        dets = searcher.detect(image)
-        keep = dets['scores'] >= score_thr
-        similarities = dets['reid_feats'][keep] @ query_feat
-        matches.extend(
-            SearchMatch(name, bbox, float(score), float(sim))
-            for bbox, score, sim in zip(dets['bboxes'][keep], dets['scores']
-                                        [keep], similarities))
-        if progress is not None:
-            progress(index + 1, len(gallery_images))
-    matches.sort(key=lambda match: match.similarity, reverse=True)
-    return matches[:topk] if topk is not None else matches
+    return rank_gallery(
+        lambda images: [searcher.detect(image) for image in images],
+        query_feat,
+        gallery_images,
+        score_thr=score_thr,
+        topk=topk,
+        progress=progress,
+        skipped=skipped)

@@ -16,150 +16,30 @@ import time
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn as nn
-from mmdet.structures.bbox import get_box_tensor
 from mmengine.dist import (all_gather_object, barrier, broadcast_object_list,
                            get_dist_info)
+from mmengine.utils import ProgressBar
 
-from mmsearch.evaluation.functional import check_finite_detections
-from .format import (PARTS_DIR, SHARD_DIR, FEAT_DTYPES, IndexNotFoundError,
-                     atomic_write_json, empty_shard, new_manifest,
-                     read_manifest, read_shard, sha256_file, write_manifest,
-                     write_shard)
-from .signature import check_signature, model_signature
-from .sources import Unit, dedupe_units, read_image_file, read_video_unit
+from mmsearch.fileio import atomic_write_json, read_image_file, sha256_file
+from mmsearch.structures import check_finite_detections
+from .format import (FEAT_DTYPES, PARTS_DIR, SHARD_DIR, IndexNotFoundError,
+                     empty_shard, new_manifest, read_manifest, read_shard,
+                     write_manifest, write_shard)
+from .signature import check_signature
+from .sources import Unit, dedupe_units, read_video_unit
 
 DEFAULT_MAX_SHARD_ENTRIES = 1_000_000
 
-
-class Progress:
-    """A one-line progress display: units, images/s and ETA (stderr).
-
-    The ETA is the time per finished unit times the units left, from this
-    process's own share of the units (in a distributed build, rank 0's);
-    it reads ``?`` until a first unit has finished and an image has been
-    embedded (no rate is known before: a first batch done is no measure of
-    a unit, and an image unit counts as finished when its image is queued
-    for a batch, before any time was spent on it), and 0:00:00 only when
-    this process's share is done.
-
-    Args:
-        total_units (int): Units of the whole build (all processes).
-        enabled (bool): Write anything.
-        stream (file, optional): Default: ``sys.stderr``.
-        interval (float): Seconds between lines (unless forced).
-        share (int, optional): Units of this process (default: all).
-        world_size (int): Processes; the line shows the units done by all
-            as this process's count times ``world_size`` (at most
-            ``total_units``).
-        clock (callable): Seconds, monotonic.
-    """
-
-    def __init__(self,
-                 total_units: int,
-                 enabled: bool = True,
-                 stream=None,
-                 interval: float = 0.5,
-                 share: Optional[int] = None,
-                 world_size: int = 1,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
-        self.total = total_units
-        self.share = total_units if share is None else share
-        self.world_size = world_size
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self.interval = interval
-        self.clock = clock
-        self.start = clock()
-        self.last: Optional[float] = None
-        self.units = 0
-        self.images = 0
-
-    def eta(self, now: float) -> Optional[float]:
-        """Seconds left for this process, None while unknown."""
-        if self.units <= 0 or self.images <= 0:
-            return None
-        left = max(self.share - self.units, 0)
-        return left * (now - self.start) / self.units
-
-    def update(self, units: int, images: int, force: bool = False) -> None:
-        """This process's finished units and embedded images so far."""
-        self.units, self.images = units, images
-        now = self.clock()
-        if not self.enabled or (self.last is not None and
-                                now - self.last < self.interval
-                                and not force):
-            return
-        self.last = now
-        elapsed = max(now - self.start, 1e-9)
-        eta = self.eta(now)
-        done = min(self.total, units * self.world_size)
-        self.stream.write(
-            f'\r[index] {done}/{self.total} units, '
-            f'{images * self.world_size} images, '
-            f'{images * self.world_size / elapsed:.2f} images/s, '
-            f'elapsed {_clock(elapsed)}, '
-            f'ETA {"?" if eta is None else _clock(eta)}   ')
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.update(self.units, self.images, force=True)
-            self.stream.write('\n')
-            self.stream.flush()
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(round(seconds))
-    return f'{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}'
-
-
-class _Embedder:
-    """Batched detection + embedding through the model's test pipeline."""
-
-    def __init__(self, model: nn.Module, score_thr: float,
-                 batch_size: int) -> None:
-        from mmsearch.apis import build_test_pipeline
-        self.model = model
-        self.score_thr = score_thr
-        self.batch_size = batch_size
-        self.pipeline = build_test_pipeline(model.cfg, from_array=True)
-
-    def __call__(self, images: Sequence[np.ndarray]) -> List[Dict]:
-        """Detections of each image: ``{feats, boxes, scores}`` arrays."""
-        results = []
-        for begin in range(0, len(images), self.batch_size):
-            chunk = images[begin:begin + self.batch_size]
-            packed = [
-                self.pipeline(dict(img=image, img_id=f'frame{begin + i}'))
-                for i, image in enumerate(chunk)
-            ]
-            batch = dict(
-                inputs=[p['inputs'] for p in packed],
-                data_samples=[p['data_samples'] for p in packed])
-            with torch.no_grad():
-                outputs = self.model.test_step(batch)
-            for output in outputs:
-                pred = output.pred_instances
-                keep = pred.scores >= self.score_thr
-                results.append(
-                    dict(
-                        feats=pred.reid_feats[keep].detach().float().cpu(
-                        ).numpy(),
-                        boxes=get_box_tensor(pred.bboxes)[keep].detach(
-                        ).float().cpu().numpy(),
-                        scores=pred.scores[keep].detach().float().cpu(
-                        ).numpy()))
-        return results
+# embed(images) -> per image dict(bboxes (n, 4), scores (n,), reid_feats
+# (n, D)) of numpy arrays, detections scoring >= the index's threshold.
+EmbedFn = Callable[[List[np.ndarray]], List[Dict[str, np.ndarray]]]
 
 
 def _unit_records(unit: Unit):
     """(frame, timestamp, image) to embed, or (None, None, reason)."""
     if unit.kind == 'image':
         image, reason = read_image_file(unit.source)
-        yield (-1, float('nan'), image) if image is not None else (None,
-                                                                   None,
+        yield (-1, float('nan'), image) if image is not None else (None, None,
                                                                    reason)
     else:
         for frame, reason in read_video_unit(unit):
@@ -177,11 +57,11 @@ def _shard_arrays(units: Sequence[Unit], results: Dict[str, dict],
     for row, unit in enumerate(units):
         res = results[unit.key]
         # a NaN embedding would rank arbitrarily in every later search
-        check_finite_detections(unit.key, res['boxes'], res['scores'],
-                                res['feats'], 'index source')
+        check_finite_detections(unit.key, res['bboxes'], res['scores'],
+                                res['reid_feats'], 'index source')
         num = len(res['scores'])
-        lists['feats'].append(res['feats'].astype(feat_dtype))
-        lists['boxes'].append(res['boxes'].astype(np.float32))
+        lists['feats'].append(res['reid_feats'].astype(feat_dtype))
+        lists['boxes'].append(res['bboxes'].astype(np.float32))
         lists['scores'].append(res['scores'].astype(np.float32))
         lists['entry_unit'].append(np.full(num, row, np.int32))
         lists['frames'].append(res['frames'].astype(np.int64))
@@ -205,8 +85,7 @@ def _unit_results_from_shard(arrays: Dict[str, np.ndarray]) -> Dict:
     results, units = {}, []
     skipped = {}
     unit_keys = {str(k) for k in arrays['unit_keys']}
-    for key, reason in zip(arrays['skipped_keys'],
-                           arrays['skipped_reasons']):
+    for key, reason in zip(arrays['skipped_keys'], arrays['skipped_reasons']):
         key = str(key)
         unit_key = key if key in unit_keys else key.rsplit('#', 1)[0]
         skipped.setdefault(unit_key, []).append((key, str(reason)))
@@ -214,8 +93,8 @@ def _unit_results_from_shard(arrays: Dict[str, np.ndarray]) -> Dict:
         key = str(key)
         rows = arrays['entry_unit'] == row
         results[key] = dict(
-            feats=arrays['feats'][rows],
-            boxes=arrays['boxes'][rows],
+            reid_feats=arrays['feats'][rows],
+            bboxes=arrays['boxes'][rows],
             scores=arrays['scores'][rows],
             frames=arrays['frames'][rows],
             timestamps=arrays['timestamps'][rows],
@@ -282,12 +161,164 @@ def _prepare_index(index_dir: str, signature: dict,
     return manifest
 
 
+class _UnitEmbedder:
+    """Embeds the images of units in batches and writes finished units as
+    checksummed parts (one process's share of a build).
+
+    Images of several units share a batch; a unit is finished once all its
+    images are queued, and its results are complete after the next batch.
+
+    Args:
+        embed (EmbedFn): The embedding function.
+        batch_size (int): Images per ``embed`` call.
+        parts_dir (str): Where parts are written.
+        part_units (int): Finished units per part.
+        embed_dim (int): Feature dimension D.
+        feat_dtype (str): Stored feature type.
+        rank (int): This process's rank (in the part names).
+    """
+
+    def __init__(self, embed: EmbedFn, batch_size: int, parts_dir: str,
+                 part_units: int, embed_dim: int, feat_dtype: str,
+                 rank: int) -> None:
+        self.embed = embed
+        self.batch_size = batch_size
+        self.parts_dir = parts_dir
+        self.part_units = part_units
+        self.embed_dim = embed_dim
+        self.feat_dtype = feat_dtype
+        self.rank = rank
+        self.pending = []  # (unit key, frame, timestamp, image)
+        self.results: Dict[str, dict] = {}
+        self.finished: List[Unit] = []
+        self.images = 0
+        self.skipped: List[tuple] = []
+
+    def add_unit(self, unit: Unit) -> None:
+        """Queue the images of ``unit`` (embedding full batches), note its
+        unreadable ones, and write a part when enough units finished."""
+        res = self.results[unit.key] = dict(
+            bboxes=[],
+            scores=[],
+            reid_feats=[],
+            frames=[],
+            timestamps=[],
+            skipped=[])
+        for frame, stamp, image in _unit_records(unit):
+            if frame is None:  # ``image`` is the reason
+                item = unit.key if unit.kind == 'image' else (
+                    f'{unit.key}#{len(res["skipped"])}')
+                res['skipped'].append((item, image))
+                self.skipped.append((item, image))
+                continue
+            self.pending.append((unit.key, frame, stamp, image))
+            if len(self.pending) >= self.batch_size:
+                self.embed_pending()
+        self.finished.append(unit)
+        if len(self.finished) >= self.part_units:
+            self.write_part()
+
+    def embed_pending(self) -> None:
+        """Embed the queued images; append each one's detections to its
+        unit."""
+        if not self.pending:
+            return
+        outputs = self.embed([item[3] for item in self.pending])
+        for (key, frame, stamp, _), out in zip(self.pending, outputs):
+            res = self.results[key]
+            for name in ('bboxes', 'scores', 'reid_feats'):
+                res[name].append(out[name])
+            num = len(out['scores'])
+            res['frames'].append(np.full(num, frame, np.int64))
+            res['timestamps'].append(np.full(num, stamp, np.float64))
+        self.images += len(self.pending)
+        self.pending.clear()
+
+    def write_part(self) -> None:
+        """Embed what is queued and write the finished units as a part."""
+        self.embed_pending()
+        if not self.finished:
+            return
+        stacked = {
+            unit.key: _stack_unit(self.results.pop(unit.key), self.embed_dim)
+            for unit in self.finished
+        }
+        arrays = _shard_arrays(self.finished, stacked, self.embed_dim,
+                               self.feat_dtype)
+        name = f'r{self.rank:03d}-{time.time_ns()}-{os.getpid()}'
+        info = write_shard(osp.join(self.parts_dir, name + '.npz'), arrays)
+        atomic_write_json(osp.join(self.parts_dir, name + '.json'), info)
+        self.finished.clear()
+
+
+def _stack_unit(res: dict, embed_dim: int) -> dict:
+    """One unit's per-batch lists as arrays (empty ones shaped)."""
+
+    def cat(name, shape):
+        return np.concatenate(res[name]).reshape(shape) if res[name] else \
+            np.zeros((0, ) + shape[1:], np.float32)
+
+    return dict(
+        reid_feats=cat('reid_feats', (-1, embed_dim)),
+        bboxes=cat('bboxes', (-1, 4)),
+        scores=cat('scores', (-1, )),
+        frames=cat('frames', (-1, )),
+        timestamps=cat('timestamps', (-1, )),
+        skipped=res['skipped'])
+
+
+def _units_to_embed(index_dir: str, units: Sequence[Unit], signature: dict,
+                    feat_dtype: Optional[str]) -> tuple:
+    """Open (or create) the index and find the units not yet in it or in
+    its parts; rank 0 decides and tells the others.
+
+    Returns:
+        tuple: (manifest, list of the units to embed).
+    """
+    rank, _ = get_dist_info()
+    todo_box = [None]
+    if rank == 0:
+        manifest = _prepare_index(index_dir, signature, feat_dtype)
+        done = _manifest_unit_keys(index_dir, manifest)
+        for part in _valid_parts(osp.join(index_dir, PARTS_DIR)):
+            with np.load(part, allow_pickle=False) as data:
+                done.update(str(k) for k in data['unit_keys'])
+        todo_box = [[u for u in units if u.key not in done]]
+    broadcast_object_list(todo_box, src=0)
+    if rank != 0:
+        manifest = read_manifest(index_dir)
+        check_signature(manifest['model'], signature, index_dir)
+    return manifest, todo_box[0]
+
+
+def _embed_share(
+        embed: EmbedFn, index_dir: str, mine: Sequence[Unit], manifest: dict,
+        batch_size: int, part_units: int, show_progress: bool,
+        on_unit_done: Optional[Callable[[int, int], None]]) -> _UnitEmbedder:
+    """Embed this process's units into parts, with a progress bar (units)
+    when asked. Returns the embedder (its ``images`` and ``skipped``)."""
+    rank, _ = get_dist_info()
+    embedder = _UnitEmbedder(embed, batch_size, osp.join(index_dir, PARTS_DIR),
+                             part_units, int(manifest['model']['embed_dim']),
+                             manifest['feat_dtype'], rank)
+    bar = ProgressBar(len(mine), file=sys.stderr) if show_progress else None
+    for done, unit in enumerate(mine, start=1):
+        embedder.add_unit(unit)
+        if bar is not None:
+            bar.update()
+        if on_unit_done is not None:
+            on_unit_done(done, len(mine))
+    embedder.write_part()
+    if bar is not None:
+        bar.file.write('\n')
+    return embedder
+
+
 def build_gallery_index(
-        model: nn.Module,
+        embed: EmbedFn,
+        signature: dict,
         index_dir: str,
         units: Sequence[Unit],
-        checkpoint: Optional[str] = None,
-        score_thr: float = 0.5,
         batch_size: int = 4,
         feat_dtype: Optional[str] = None,
         part_units: int = 64,
@@ -296,23 +327,29 @@ def build_gallery_index(
         on_unit_done: Optional[Callable[[int, int], None]] = None) -> dict:
     """Embed the units not yet in an index and add them (creating it).
 
+    The index knows no model: ``embed`` detects and embeds the people of
+    images, and ``signature`` (:func:`.signature.build_signature`)
+    identifies it; an existing index refuses an embedding that differs from
+    its own. ``mmsearch.apis.build_index`` gives both for a PyTorch model.
+
     Runs in every process of a distributed job (``mmengine.dist``); each
     embeds ``todo[rank::world_size]``.
 
     Args:
-        model (nn.Module): A model from :func:`mmsearch.apis.init_searcher`.
+        embed (EmbedFn): ``embed(images)``: per uint8 BGR (H, W, 3) image,
+            a dict of numpy ``bboxes`` (n, 4), ``scores`` (n,) and
+            ``reid_feats`` (n, D) of the detections scoring at least
+            ``signature['score_thr']``.
+        signature (dict): The embedding's signature.
         index_dir (str): The index folder (created when missing; appended
-            to otherwise, after checking the model and threshold).
+            to otherwise, after checking the signature and threshold).
         units (Sequence[Unit]): What to index (see :mod:`.sources`).
-        checkpoint (str, optional): The checkpoint file of ``model`` (its
-            hash goes into the model signature).
-        score_thr (float): Detections scoring below are not stored.
-        batch_size (int): Images per forward pass.
+        batch_size (int): Images per ``embed`` call.
         feat_dtype (str, optional): ``'float16'`` (default for a new index)
             or ``'float32'``.
         part_units (int): Units between two checkpoints (parts) of a build.
         max_shard_entries (int): Entries per shard at most.
-        show_progress (bool): Progress line on rank 0.
+        show_progress (bool): Progress bar (mmengine's, units) on rank 0.
         on_unit_done (callable, optional): ``f(done, total)`` after each
             unit of this rank (after its part, if one was written).
 
@@ -332,98 +369,18 @@ def build_gallery_index(
     start_time = time.perf_counter()
     rank, world_size = get_dist_info()
     units = dedupe_units(units)
-    signature = model_signature(model, checkpoint, score_thr)
-    parts_dir = osp.join(index_dir, PARTS_DIR)
-    todo_box = [None]
-    if rank == 0:
-        manifest = _prepare_index(index_dir, signature, feat_dtype)
-        done = _manifest_unit_keys(index_dir, manifest)
-        for part in _valid_parts(parts_dir):
-            with np.load(part, allow_pickle=False) as data:
-                done.update(str(k) for k in data['unit_keys'])
-        todo_box = [[u for u in units if u.key not in done]]
-    broadcast_object_list(todo_box, src=0)
-    todo = todo_box[0]
-    if rank != 0:
-        manifest = read_manifest(index_dir)
-        check_signature(manifest['model'], signature, index_dir)
-    dtype = manifest['feat_dtype']
-    dim = int(manifest['model']['embed_dim'])
-
-    mine = todo[rank::world_size]
-    embedder = _Embedder(model, score_thr, batch_size)
-    progress = Progress(len(todo), show_progress and rank == 0,
-                        share=len(mine), world_size=world_size)
-    pending, results, finished = [], {}, []
-    counts = dict(images=0, skipped=[])
-
-    def run_pending():
-        if not pending:
-            return
-        outs = embedder([item[3] for item in pending])
-        for (key, frame, stamp, _), out in zip(pending, outs):
-            res = results[key]
-            for name in ('feats', 'boxes', 'scores'):
-                res[name].append(out[name])
-            num = len(out['scores'])
-            res['frames'].append(np.full(num, frame, np.int64))
-            res['timestamps'].append(np.full(num, stamp, np.float64))
-        counts['images'] += len(pending)
-        pending.clear()
-        progress.update(progress.units, counts['images'])
-
-    def flush_part():
-        run_pending()
-        if not finished:
-            return
-        stacked = {}
-        for unit in finished:
-            res = results.pop(unit.key)
-            stacked[unit.key] = dict(
-                feats=np.concatenate(res['feats']).reshape(-1, dim)
-                if res['feats'] else np.zeros((0, dim), np.float32),
-                boxes=np.concatenate(res['boxes']).reshape(-1, 4)
-                if res['boxes'] else np.zeros((0, 4), np.float32),
-                **{name: np.concatenate(res[name]) if res[name] else
-                   np.zeros(0) for name in ('scores', 'frames',
-                                            'timestamps')},
-                skipped=res['skipped'])
-        arrays = _shard_arrays(finished, stacked, dim, dtype)
-        name = f'r{rank:03d}-{time.time_ns()}-{os.getpid()}'
-        info = write_shard(osp.join(parts_dir, name + '.npz'), arrays)
-        atomic_write_json(osp.join(parts_dir, name + '.json'), info)
-        finished.clear()
-
-    for done_count, unit in enumerate(mine, start=1):
-        results[unit.key] = dict(
-            feats=[], boxes=[], scores=[], frames=[], timestamps=[],
-            skipped=[])
-        for frame, stamp, image in _unit_records(unit):
-            if frame is None:
-                item = unit.key if unit.kind == 'image' else (
-                    f'{unit.key}#{len(results[unit.key]["skipped"])}')
-                results[unit.key]['skipped'].append((item, image))
-                counts['skipped'].append((item, image))
-                continue
-            pending.append((unit.key, frame, stamp, image))
-            if len(pending) >= batch_size:
-                run_pending()
-        finished.append(unit)
-        if len(finished) >= part_units:
-            flush_part()
-        progress.update(done_count, counts['images'])
-        if on_unit_done is not None:
-            on_unit_done(done_count, len(mine))
-    flush_part()
-    progress.close()
-
+    manifest, todo = _units_to_embed(index_dir, units, signature, feat_dtype)
+    embedder = _embed_share(embed, index_dir, todo[rank::world_size], manifest,
+                            batch_size, part_units, show_progress
+                            and rank == 0, on_unit_done)
     stats = all_gather_object(
-        dict(images=counts['images'], skipped=counts['skipped']))
+        dict(images=embedder.images, skipped=embedder.skipped))
     barrier()
     entries_added = 0
     if rank == 0:
-        manifest, entries_added = _merge_parts(index_dir, manifest, units,
-                                               dim, max_shard_entries)
+        manifest, entries_added = _merge_parts(
+            index_dir, manifest, units, int(manifest['model']['embed_dim']),
+            max_shard_entries)
     barrier()
     manifest = read_manifest(index_dir)
     images = sum(s['images'] for s in stats)

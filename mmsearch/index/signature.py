@@ -6,16 +6,14 @@ in a fixed synthetic probe image. Two models whose probe embeddings agree
 (cosine >= ``PROBE_MIN_COSINE`` for every box) embed alike; the config name,
 model-config hash and checkpoint hash are stored to explain a mismatch.
 """
-import hashlib
 import json
 import os.path as osp
 from typing import List, Optional
 
 import numpy as np
-import torch.nn as nn
-from mmdet.utils import get_test_pipeline_cfg
 
-from .format import ModelMismatchError, sha256_file
+from mmsearch.fileio import sha256_file, sha256_json
+from .format import ModelMismatchError
 
 # Boxes [x1, y1, x2, y2] in the probe image (width 128, height 192).
 PROBE_BOXES = ((16.0, 24.0, 64.0, 168.0), (60.0, 40.0, 120.0, 184.0))
@@ -36,58 +34,55 @@ def probe_image() -> np.ndarray:
         127 + 100 * np.sin(xs / 9.0),
         127 + 100 * np.cos(ys / 13.0),
         127 + 100 * np.sin((xs + ys) / 17.0),
-    ], axis=-1)
+    ],
+                     axis=-1)
     image[30:160, 24:56] = (40, 60, 200)
     image[50:180, 70:112] = (200, 160, 30)
     image[30:60, 30:50] = (150, 170, 210)
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def _sha256_json(obj) -> str:
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode('utf-8')).hexdigest()
-
-
-def probe_feats(model: nn.Module) -> np.ndarray:
-    """(len(PROBE_BOXES), D) float32 embeddings of the probe boxes."""
-    from mmsearch.apis import embed_query
-    image = probe_image()
-    return np.stack([
-        embed_query(model, image, box).numpy().astype(np.float32)
-        for box in PROBE_BOXES
-    ])
-
-
-def model_signature(model: nn.Module,
+def build_signature(probe_feats: np.ndarray,
+                    score_thr: float,
+                    config: Optional[str] = None,
+                    model_cfg: Optional[dict] = None,
                     checkpoint: Optional[str] = None,
-                    score_thr: float = 0.5) -> dict:
-    """The signature of a model from :func:`mmsearch.apis.init_searcher`.
+                    pipeline: Optional[list] = None) -> dict:
+    """The signature of an embedding function, from what identifies it.
+
+    The index knows no model: the caller embeds :data:`PROBE_BOXES` of
+    :func:`probe_image` with its model (``mmsearch.apis.model_signature``
+    does so for a PyTorch model) and passes what explains a mismatch.
 
     Args:
-        model (nn.Module): The model (``model.cfg`` is read).
-        checkpoint (str, optional): The checkpoint file it was loaded from
-            (its SHA-256 is recorded); None for initialised weights.
+        probe_feats (np.ndarray): (len(PROBE_BOXES), D) embeddings of the
+            probe boxes.
         score_thr (float): Detection threshold used to build the index.
+        config (str, optional): The model's config file.
+        model_cfg (dict, optional): The model's config (hashed).
+        checkpoint (str, optional): The checkpoint file (its SHA-256 is
+            recorded); None for initialised weights.
+        pipeline (list, optional): The test pipeline config (stored as JSON).
 
     Returns:
         dict: ``config``, ``model_cfg_sha256``, ``checkpoint``,
         ``checkpoint_sha256``, ``embed_dim``, ``probe_boxes``,
         ``probe_feats`` (list of lists), ``pipeline``, ``score_thr``.
     """
-    cfg = model.cfg
-    feats = probe_feats(model)
-    model_cfg = cfg.model.to_dict() if hasattr(cfg.model,
-                                               'to_dict') else cfg.model
+    feats = np.asarray(probe_feats, np.float32)
+    if feats.ndim != 2 or len(feats) != len(PROBE_BOXES):
+        raise ValueError(f'probe_feats must be ({len(PROBE_BOXES)}, D), one '
+                         f'row per probe box, got shape {feats.shape}')
     return dict(
-        config=osp.abspath(cfg.filename) if cfg.filename else None,
-        model_cfg_sha256=_sha256_json(model_cfg),
+        config=osp.abspath(config) if config else None,
+        model_cfg_sha256=None if model_cfg is None else sha256_json(model_cfg),
         checkpoint=osp.abspath(checkpoint) if checkpoint else None,
         checkpoint_sha256=sha256_file(checkpoint) if checkpoint else None,
         embed_dim=int(feats.shape[1]),
         probe_boxes=[list(box) for box in PROBE_BOXES],
         probe_feats=feats.tolist(),
-        pipeline=json.loads(
-            json.dumps(get_test_pipeline_cfg(cfg), default=str)),
+        pipeline=None if pipeline is None else json.loads(
+            json.dumps(pipeline, default=str)),
         score_thr=float(score_thr))
 
 
@@ -106,14 +101,13 @@ def signature_differences(expected: dict, actual: dict) -> List[str]:
         want = np.asarray(expected['probe_feats'], np.float64)
         got = np.asarray(actual['probe_feats'], np.float64)
         cos = (want * got).sum(1) / np.maximum(
-            np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1),
-            1e-12)
+            np.linalg.norm(want, axis=1) * np.linalg.norm(got, axis=1), 1e-12)
         if want.shape != got.shape or cos.min() < PROBE_MIN_COSINE:
             reasons.append('probe embeddings differ (cosine '
                            f'{cos.min():.4f} < {PROBE_MIN_COSINE})')
     if reasons:
-        for key, name in (('config', 'config'),
-                          ('model_cfg_sha256', 'model config hash'),
+        for key, name in (('config', 'config'), ('model_cfg_sha256',
+                                                 'model config hash'),
                           ('checkpoint_sha256', 'checkpoint hash')):
             if expected.get(key) != actual.get(key):
                 reasons.append(f'{name}: index {expected.get(key)!r}, '

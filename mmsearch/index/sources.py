@@ -3,16 +3,18 @@
 A unit is one image file, or a chunk of one video's frames. Units are the
 steps a build records as done, so a resumed build redoes none of them.
 """
+import copy
 import os
 import os.path as osp
 from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.registry import init_default_scope
 
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.mpg', '.mpeg',
-                    '.m4v', '.wmv')
+from mmsearch.fileio import IMAGE_EXTENSIONS, is_image_file
+from mmsearch.registry import DATASETS
+
 # Sampled frames per video unit (the resume granularity of a video).
 DEFAULT_CHUNK_FRAMES = 256
 
@@ -66,10 +68,9 @@ def list_image_units(folder: str,
             dirs.clear()
         rel = osp.relpath(root, folder)
         for name in sorted(names):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                cam = camera if camera is not None else (
-                    osp.basename(folder) if rel == '.' else rel.replace(
-                        os.sep, '/'))
+            if is_image_file(name):
+                cam = camera if camera is not None else (osp.basename(
+                    folder) if rel == '.' else rel.replace(os.sep, '/'))
                 units.append(image_unit(osp.join(root, name), cam))
     units.sort(key=lambda unit: unit.source)
     if not units:
@@ -140,33 +141,6 @@ def list_video_units(path: str,
     return units
 
 
-def read_image_file(path: str) -> Tuple[Optional[np.ndarray], str]:
-    """Read a BGR image, refusing unreadable and truncated files.
-
-    Decoding is OpenCV's (as ``LoadImageFromFile``). A JPEG without its
-    end-of-image marker or a PNG without its end chunk counts as truncated
-    (OpenCV would return the decoded part).
-
-    Returns:
-        tuple: (HxWx3 uint8 array, '') or (None, reason).
-    """
-    try:
-        with open(path, 'rb') as file:
-            data = file.read()
-    except OSError as error:
-        return None, f'cannot open: {error}'
-    if not data:
-        return None, 'empty file'
-    if data[:2] == b'\xff\xd8' and b'\xff\xd9' not in data[-64:]:
-        return None, 'truncated JPEG (no end-of-image marker)'
-    if data[:8] == b'\x89PNG\r\n\x1a\n' and b'IEND' not in data[-32:]:
-        return None, 'truncated PNG (no IEND chunk)'
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
-        return None, 'not a decodable image'
-    return image, ''
-
-
 class Frame(NamedTuple):
     """A decoded video frame."""
     number: int
@@ -229,11 +203,6 @@ def dataset_units(config, split: str = 'gallery') -> List[Unit]:
         list[Unit]: One image unit per data info, with ``cam_id`` as the
         camera when the data set has one.
     """
-    import copy
-
-    from mmengine.registry import init_default_scope
-
-    from mmsearch.registry import DATASETS
     init_default_scope(config.get('default_scope', 'mmsearch'))
     dataset_cfg = copy.deepcopy(config.test_dataloader.dataset)
     dataset_cfg['split'] = split
@@ -242,8 +211,7 @@ def dataset_units(config, split: str = 'gallery') -> List[Unit]:
     units = []
     for idx in range(len(dataset)):
         info = dataset.get_data_info(idx)
-        units.append(image_unit(info['img_path'], str(info.get('cam_id',
-                                                              ''))))
+        units.append(image_unit(info['img_path'], str(info.get('cam_id', ''))))
     return units
 
 

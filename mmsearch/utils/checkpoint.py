@@ -33,7 +33,7 @@ from typing import List, Mapping, Tuple
 import numpy as np
 import torch
 import torch.nn as nn
-from mmengine.logging import print_log
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.model import is_model_wrapper
 from mmengine.runner import load_checkpoint
 
@@ -69,7 +69,6 @@ def history_buffer_method(owner: type, name: str) -> object:
     Raises:
         pickle.UnpicklingError: For any other object or attribute.
     """
-    from mmengine.logging import HistoryBuffer
     method = getattr(
         HistoryBuffer, name,
         None) if isinstance(name, str) and not name.startswith('_') else None
@@ -87,7 +86,6 @@ def checkpoint_safe_globals() -> List[object]:
         list: Objects (or ``(object, pickled name)`` pairs) to pass to
         ``torch.serialization.add_safe_globals``.
     """
-    from mmengine.logging import HistoryBuffer
     return [
         HistoryBuffer, (history_buffer_method, 'builtins.getattr'),
         *_numpy_checkpoint_globals()
@@ -112,8 +110,12 @@ def register_checkpoint_safe_globals() -> None:
         add_safe_globals(missing)
 
 
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint's weights do not fit the model built from the config."""
+class CheckpointMismatchError(RuntimeError, ValueError):
+    """A checkpoint's weights do not fit the model built from the config.
+
+    A ``ValueError`` too: a wrong input file, which the command-line tools
+    report as a one-line error (:func:`mmsearch.cli.run_cli`).
+    """
 
 
 @dataclass

@@ -16,7 +16,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
     from mmdet.utils import register_all_modules as register_mmdet_modules
     register_mmdet_modules(init_default_scope=False)
 
-    import mmsearch.apis  # noqa: F401
     import mmsearch.datasets  # noqa: F401
     import mmsearch.engine  # noqa: F401
     import mmsearch.evaluation  # noqa: F401
@@ -33,5 +32,5 @@ def register_all_modules(init_default_scope: bool = True) -> None:
         warnings.warn(f'The current default scope "{current.scope_name}" is '
                       'not "mmsearch"; register_all_modules switches it to '
                       '"mmsearch".')
-        DefaultScope.get_instance(f'mmsearch-{datetime.datetime.now()}',
-                                  scope_name='mmsearch')
+        DefaultScope.get_instance(
+            f'mmsearch-{datetime.datetime.now()}', scope_name='mmsearch')

@@ -6,23 +6,12 @@ from typing import Sequence, Tuple, Union
 import cv2
 import numpy as np
 
+from mmsearch.fileio import read_image
+
 ImageType = Union[str, np.ndarray]
 
 QUERY_COLOUR = (0, 200, 0)  # BGR
 MATCH_COLOUR = (0, 0, 255)
-
-
-def read_image(image: ImageType) -> np.ndarray:
-    """A BGR uint8 HxWx3 image from a file name or an array."""
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError('image arrays must be HxWx3, got shape '
-                             f'{image.shape}')
-        return image
-    img = cv2.imread(str(image), cv2.IMREAD_COLOR)
-    if img is None:
-        raise FileNotFoundError(f'cannot read image "{image}"')
-    return img
 
 
 def crop_box(image: np.ndarray, box: Sequence[float]) -> np.ndarray:

@@ -5,12 +5,9 @@ import re
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
-import torch
 import torch.nn as nn
-from mmdet.structures.bbox import get_box_tensor
 
-from mmsearch.apis import build_test_pipeline
-from mmsearch.visualization import read_image
+from mmsearch.apis import detect_images
 
 _NUMBER = r'[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?'
 
@@ -95,14 +92,8 @@ def detect_people(model: nn.Module, image,
         x2, y2] in the image's pixels and ``scores`` (N,) float32, by
         descending score.
     """
-    pipeline = build_test_pipeline(model.cfg, from_array=True)
-    data = pipeline(dict(img=read_image(image), img_id='query'))
-    with torch.no_grad():
-        pred = model.test_step(
-            dict(inputs=[data['inputs']],
-                 data_samples=[data['data_samples']]))[0].pred_instances
-    boxes = get_box_tensor(pred.bboxes).detach().float().cpu().numpy()
-    scores = pred.scores.detach().float().cpu().numpy()
+    dets = detect_images(model, [image])[0]
+    boxes, scores = dets['bboxes'], dets['scores']
     keep = np.isfinite(scores) & np.isfinite(boxes).all(1) & (
         scores >= score_thr)
     order = np.argsort(-scores[keep], kind='stable')

@@ -17,7 +17,7 @@ from mmsearch.deployment.export import preprocess_spec
 from mmsearch.deployment.graphs import (UnsupportedModelError, build_graph,
                                         check_exportable)
 from mmsearch.deployment.runtime import rescaled_size, resize_image
-from mmsearch.testing.deployment import draw_person_scene
+from mmsearch.deployment.calibration import draw_person_scene
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
@@ -35,8 +35,8 @@ def test_every_project_config_is_exportable(config):
     cfg = Config.fromfile(osp.join(ROOT, config))
     model = init_searcher(cfg, device='cpu')
     if cfg.model.get('neck') is not None:
-        with pytest.raises(UnsupportedModelError,
-                           match='AnchorGenerator with 5 levels'):
+        with pytest.raises(
+                UnsupportedModelError, match='AnchorGenerator with 5 levels'):
             check_exportable(model)
         return
     backbone = cfg.model.backbone.get('backbone', cfg.model.backbone)
@@ -52,22 +52,21 @@ def test_every_project_config_is_exportable(config):
 
 def test_preprocess_spec_of_the_synthetic_config():
     spec = preprocess_spec(Config.fromfile(CONFIG))
-    assert spec == dict(resize=dict(scale=[400, 240],
-                                    keep_ratio=True,
-                                    interpolation='bilinear'),
-                        bgr_to_rgb=True,
-                        mean=[123.675, 116.28, 103.53],
-                        std=[58.395, 57.12, 57.375],
-                        pad_size_divisor=32,
-                        pad_value=0.0)
+    assert spec == dict(
+        resize=dict(
+            scale=[400, 240], keep_ratio=True, interpolation='bilinear'),
+        bgr_to_rgb=True,
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        pad_size_divisor=32,
+        pad_value=0.0)
 
 
 @pytest.mark.parametrize('keep_ratio', [True, False])
 def test_runtime_resize_matches_mmdet_resize(keep_ratio):
     transform = Resize(scale=(400, 240), keep_ratio=keep_ratio)
-    spec = dict(scale=[400, 240],
-                keep_ratio=keep_ratio,
-                interpolation='bilinear')
+    spec = dict(
+        scale=[400, 240], keep_ratio=keep_ratio, interpolation='bilinear')
     for height, width in ((180, 260), (300, 200), (97, 1001), (240, 400)):
         image = draw_person_scene(height, width, seed=height)
         expected = transform(dict(img=image.copy()))
@@ -93,17 +92,23 @@ def build(cfg, **model_changes):
 @pytest.mark.parametrize(
     'changes, named',
     [
-        (dict(roi_head=dict(bbox_roi_extractor=dict(
-            roi_layer=dict(_delete_=True, type='RoIPool', output_size=8)))),
+        (dict(
+            roi_head=dict(
+                bbox_roi_extractor=dict(
+                    roi_layer=dict(
+                        _delete_=True, type='RoIPool', output_size=8)))),
          'roi_head.bbox_roi_extractor.roi_layers.0'),
-        (dict(roi_head=dict(bbox_roi_extractor=dict(roi_layer=dict(
-            pool_mode='max')))), "pool_mode='max'"),
+        (dict(
+            roi_head=dict(
+                bbox_roi_extractor=dict(roi_layer=dict(pool_mode='max')))),
+         "pool_mode='max'"),
         (
-            dict(backbone=dict(
-                depth=50,  # mmdet has DCN in Bottleneck blocks only
-                dcn=dict(type='DCN', deform_groups=1,
-                         fallback_on_stride=False),
-                stage_with_dcn=(False, False, True))),
+            dict(
+                backbone=dict(
+                    depth=50,  # mmdet has DCN in Bottleneck blocks only
+                    dcn=dict(
+                        type='DCN', deform_groups=1, fallback_on_stride=False),
+                    stage_with_dcn=(False, False, True))),
             'backbone.layer3.0.conv2'),
         (dict(test_cfg=dict(rcnn=dict(nms=dict(type='soft_nms')))),
          'test_cfg.rcnn.nms'),
@@ -111,8 +116,9 @@ def build(cfg, **model_changes):
     ids=['roi_pool', 'max_pool', 'dcn', 'soft_nms'])
 def test_unsupported_layers_are_named(cfg, changes, named):
     model = build(cfg, model=changes)
-    with pytest.raises(UnsupportedModelError,
-                       match=named.replace('.', r'\.').replace('(', r'\(')):
+    with pytest.raises(
+            UnsupportedModelError,
+            match=named.replace('.', r'\.').replace('(', r'\(')):
         build_graph(model, 'gallery', preprocess_spec(model.cfg))
 
 

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmsearch.apis import embed_query, init_searcher
+from mmsearch.apis import detect_images, embed_query, init_searcher
 from mmsearch.deployment import runtime
 from mmsearch.deployment.export import export_onnx
 from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
-from mmsearch.testing.deployment import (draw_person_scene, make_detecting,
-                                         match_boxes, torch_gallery_outputs)
+from mmsearch.deployment.calibration import draw_person_scene, make_detecting
+from mmsearch.structures import match_boxes
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 METHODS = ('oim', 'inet', 'dcinet')
@@ -46,11 +46,10 @@ def assert_same_detections(ref: dict, got: dict) -> None:
     pairs = match_boxes(ref['bboxes'], got['bboxes'], 0.99)
     assert len(pairs) == len(ref['scores'])
     ref_idx, got_idx = map(list, zip(*pairs))
-    np.testing.assert_allclose(got['scores'][got_idx],
-                               ref['scores'][ref_idx],
-                               atol=1e-4)
-    cosines = np.sum(got['reid_feats'][got_idx] * ref['reid_feats'][ref_idx],
-                     axis=1)
+    np.testing.assert_allclose(
+        got['scores'][got_idx], ref['scores'][ref_idx], atol=1e-4)
+    cosines = np.sum(
+        got['reid_feats'][got_idx] * ref['reid_feats'][ref_idx], axis=1)
     assert cosines.min() >= 0.9999
 
 
@@ -58,15 +57,14 @@ def assert_same_detections(ref: dict, got: dict) -> None:
 def test_gallery_model_matches_pytorch(exported, size):
     model, searcher = exported
     image = draw_person_scene(*size, seed=sum(size))
-    ref = torch_gallery_outputs(model, image)
+    ref = detect_images(model, [image])[0]
     got = searcher.detect(image)
     assert got['bboxes'].dtype == np.float32
     assert_same_detections(ref, got)
     # detections come sorted by score, like PyTorch's
     assert np.all(np.diff(got['scores']) <= 0)
-    np.testing.assert_allclose(np.linalg.norm(got['reid_feats'], axis=1),
-                               1,
-                               atol=1e-5)
+    np.testing.assert_allclose(
+        np.linalg.norm(got['reid_feats'], axis=1), 1, atol=1e-5)
 
 
 @pytest.mark.parametrize('size', IMAGE_SIZES)
@@ -108,4 +106,4 @@ def test_stage_route_export_matches_pytorch(family, tmp_path):
     for size in IMAGE_SIZES:
         image = draw_person_scene(*size, seed=sum(size))
         assert_same_detections(
-            torch_gallery_outputs(model, image), searcher.detect(image))
+            detect_images(model, [image])[0], searcher.detect(image))

@@ -12,19 +12,20 @@ import onnx
 import pytest
 import torch
 
-from mmsearch.apis import embed_query, init_searcher, search_gallery
+from mmsearch.apis import (detect_images, embed_query, init_searcher,
+                           search_gallery)
 from mmsearch.deployment import runtime
 from mmsearch.deployment.export import export_onnx
-from mmsearch.testing.deployment import (draw_person_scene, make_detecting,
-                                         match_boxes, torch_gallery_outputs)
+from mmsearch.deployment.calibration import draw_person_scene, make_detecting
+from mmsearch.structures import match_boxes
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'dcinet', 'dcinet_r18_synthetic.py')
 QUERY_BOX = [20.0, 30.0, 70.0, 160.0]
 BLOCKED = ('torch', 'mmcv', 'mmdet', 'mmengine')
 
-TOOL = osp.join(ROOT, 'tools', 'deployment', 'search_onnx.py')
-# Runs tools/deployment/search_onnx.py in a process where the training
+TOOL = osp.join(ROOT, 'tools', 'search', 'search_onnx.py')
+# Runs tools/search/search_onnx.py in a process where the training
 # stack cannot be imported, then prints the modules of it that were loaded.
 SEARCH_SCRIPT = textwrap.dedent('''
     import json, runpy, sys
@@ -35,7 +36,8 @@ SEARCH_SCRIPT = textwrap.dedent('''
     print(json.dumps(sorted(
         name for name, module in sys.modules.items()
         if module is not None and name.split('.')[0] in {blocked!r})))
-''').format(blocked=BLOCKED, tool=TOOL)
+''').format(
+    blocked=BLOCKED, tool=TOOL)
 
 
 @pytest.fixture(scope='module')
@@ -47,8 +49,9 @@ def setup(tmp_path_factory):
     export_onnx(model, out_dir)
     gallery = tmp_path_factory.mktemp('gallery')
     for index, size in enumerate(((180, 260), (240, 200), (200, 300))):
-        cv2.imwrite(str(gallery / f'scene{index}.png'),
-                    draw_person_scene(*size, seed=10 + index))
+        cv2.imwrite(
+            str(gallery / f'scene{index}.png'),
+            draw_person_scene(*size, seed=10 + index))
     query = str(gallery / 'scene0.png')
     return model, out_dir, str(gallery), query
 
@@ -62,7 +65,7 @@ def test_search_without_mmcv_gives_the_pytorch_ranking(setup, tmp_path):
     result = subprocess.run([
         sys.executable, '-c', SEARCH_SCRIPT, out_dir, '--query-image', query,
         '--query-box', *map(str, QUERY_BOX), '--gallery', gallery, '--topk',
-        '1000', '--threads', '1', '--json', out
+        '1000', '--threads', '1', '--out-json', out
     ],
                             capture_output=True,
                             text=True,
@@ -86,7 +89,7 @@ def test_no_detection_and_no_box_give_empty_outputs(setup, tmp_path):
     model.roi_head.test_cfg.score_thr = 1.0
     export_onnx(model, str(tmp_path))
     searcher = runtime.init_searcher(str(tmp_path), num_threads=1)
-    assert len(torch_gallery_outputs(model, query)['scores']) == 0
+    assert len(detect_images(model, [query])[0]['scores']) == 0
     dets = searcher.detect(query)
     assert dets['bboxes'].shape == (0, 4)
     assert dets['scores'].shape == (0, )

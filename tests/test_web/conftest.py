@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmsearch.testing.configs import write_small_test_config
-from mmsearch.testing.deployment import draw_person_scene, make_detecting
+from mmsearch.deployment.calibration import draw_person_scene, make_detecting
 from mmsearch.testing.web import (free_port, launch_chromium, require_browser)
 
 HEIGHT, WIDTH = 120, 160
@@ -77,7 +77,7 @@ def chromium():
 def server(chromium, web_index, tmp_path_factory):
     """The page over ``web_index``, with the model the index names; Gradio
     keeps its files in a temporary folder while it runs."""
-    from mmsearch.apis import build_search_app, launch_search_app
+    from mmsearch.web import build_search_app, launch_search_app
     saved = os.environ.get('GRADIO_TEMP_DIR')
     os.environ['GRADIO_TEMP_DIR'] = str(tmp_path_factory.mktemp('gradio'))
     try:

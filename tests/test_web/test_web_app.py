@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmsearch.apis import search_index
-from mmsearch.testing.deployment import torch_gallery_outputs
+from mmsearch.apis import detect_images, search_index
 from mmsearch.testing.web import (gallery_captions, image_pixel_position,
                                   input_value, parse_caption)
 
@@ -57,7 +56,7 @@ def run_search(page, expect=re.compile(r'results in|Error')):
 def detections(model, image):
     """Reference people of an image: the model's detections scoring at
     least the index's threshold."""
-    out = torch_gallery_outputs(model, image)
+    out = detect_images(model, [image])[0]
     return out['bboxes'][out['scores'] >= SCORE_THR]
 
 

@@ -8,7 +8,7 @@ neither PyTorch nor mmcv. The detections of the two are matched (IoU >=
 0.99) and their scores and embeddings compared.
 
 Without a checkpoint the initialised weights are made to detect
-(:func:`mmsearch.testing.deployment.make_detecting`, the test recipe) so
+(:func:`mmsearch.deployment.calibration.make_detecting`, the test recipe) so
 that both sides have detections to agree on.
 
 Example::
@@ -25,15 +25,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional, Sequence
 
 import numpy as np
 
+from mmsearch.cli import run_cli
 
-def parse_args() -> argparse.Namespace:
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('config', help='model config file')
-    parser.add_argument('checkpoint',
-                        help='checkpoint file ("none": initialised weights)')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file ("none": initialised weights)')
     parser.add_argument(
         '--size',
         nargs=2,
@@ -41,15 +44,14 @@ def parse_args() -> argparse.Namespace:
         default=(900, 1500),
         metavar=('H', 'W'),
         help='image height and width (the config resizes them)')
-    parser.add_argument('--images',
-                        type=int,
-                        default=3,
-                        help='timed images (after one '
-                        'warm-up image)')
-    parser.add_argument('--threads',
-                        type=int,
-                        default=2,
-                        help='CPU threads of each side')
+    parser.add_argument(
+        '--images',
+        type=int,
+        default=3,
+        help='timed images (after one '
+        'warm-up image)')
+    parser.add_argument(
+        '--threads', type=int, default=2, help='CPU threads of each side')
     parser.add_argument(
         '--no-memory-arena',
         action='store_true',
@@ -57,10 +59,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='keeps the export and images')
     parser.add_argument('--json', help='also write the figures to this file')
     # internal: run one side in this process
-    parser.add_argument('--side',
-                        choices=('torch', 'onnx'),
-                        help=argparse.SUPPRESS)
-    return parser.parse_args()
+    parser.add_argument(
+        '--side', choices=('torch', 'onnx'), help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
 
 
 def peak_rss_mib() -> float:
@@ -74,18 +75,19 @@ def run_side(args: argparse.Namespace) -> None:
     images = sorted(osp.join(image_dir, n) for n in os.listdir(image_dir))
     if args.side == 'onnx':
         from mmsearch.deployment.runtime import init_searcher
-        searcher = init_searcher(osp.join(args.work_dir, 'onnx'),
-                                 num_threads=args.threads,
-                                 memory_arena=not args.no_memory_arena)
+        searcher = init_searcher(
+            osp.join(args.work_dir, 'onnx'),
+            num_threads=args.threads,
+            memory_arena=not args.no_memory_arena)
         detect = searcher.detect
     else:
         import torch
         torch.set_num_threads(args.threads)
-        from mmsearch.testing.deployment import torch_gallery_outputs
+        from mmsearch.apis import detect_images
         model = load_torch_model(args)
 
         def detect(image):
-            return torch_gallery_outputs(model, image)
+            return detect_images(model, [image])[0]
 
     dets, seconds, cpu_seconds = [], [], []
     for index, image in enumerate(images):
@@ -94,10 +96,11 @@ def run_side(args: argparse.Namespace) -> None:
         if index > 0:  # the first image warms up
             seconds.append(time.perf_counter() - start)
             cpu_seconds.append(time.process_time() - cpu_start)
-    figures = dict(s_per_image=float(np.mean(seconds)),
-                   cpu_s_per_image=float(np.mean(cpu_seconds)),
-                   peak_rss_mib=peak_rss_mib(),
-                   detections=[len(d['scores']) for d in dets])
+    figures = dict(
+        s_per_image=float(np.mean(seconds)),
+        cpu_s_per_image=float(np.mean(cpu_seconds)),
+        peak_rss_mib=peak_rss_mib(),
+        detections=[len(d['scores']) for d in dets])
     np.savez(
         osp.join(args.work_dir, f'{args.side}.npz'), **{
             f'{key}_{i}': np.asarray(d[key], dtype=np.float32)
@@ -112,7 +115,7 @@ def load_torch_model(args: argparse.Namespace):
     """The PyTorch model of the benchmark (made to detect if untrained)."""
     import torch
     from mmsearch.apis import init_searcher
-    from mmsearch.testing.deployment import make_detecting
+    from mmsearch.deployment.calibration import make_detecting
     from mmsearch.utils import register_all_modules
     register_all_modules()
     checkpoint = None if args.checkpoint == 'none' else args.checkpoint
@@ -125,7 +128,7 @@ def load_torch_model(args: argparse.Namespace):
 
 def match_detections(ref: dict, test: dict) -> dict:
     """Match boxes one to one (IoU >= 0.99) and compare scores/features."""
-    from mmsearch.testing.deployment import match_boxes
+    from mmsearch.structures import match_boxes
     pairs = match_boxes(ref['bboxes'], test['bboxes'], 0.99)
     matched = len(pairs)
     score_diff = max(
@@ -135,15 +138,16 @@ def match_detections(ref: dict, test: dict) -> dict:
         float(ref['reid_feats'][i] @ test['reid_feats'][j]) for i, j in pairs
     ],
                  default=1.0)
-    return dict(ref=len(ref['scores']),
-                test=len(test['scores']),
-                matched=matched,
-                max_score_diff=float(score_diff),
-                min_cosine=cosine)
+    return dict(
+        ref=len(ref['scores']),
+        test=len(test['scores']),
+        matched=matched,
+        max_score_diff=float(score_diff),
+        min_cosine=cosine)
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     if args.side is not None:
         run_side(args)
         return
@@ -151,10 +155,11 @@ def main() -> None:
     os.makedirs(osp.join(work_dir, 'images'), exist_ok=True)
     import cv2
     from mmsearch.deployment.export import export_onnx
-    from mmsearch.testing.deployment import draw_person_scene
+    from mmsearch.deployment.calibration import draw_person_scene
     for index in range(args.images + 1):
-        cv2.imwrite(osp.join(work_dir, 'images', f'scene{index}.png'),
-                    draw_person_scene(*args.size, seed=index))
+        cv2.imwrite(
+            osp.join(work_dir, 'images', f'scene{index}.png'),
+            draw_person_scene(*args.size, seed=index))
     args.work_dir = work_dir
     start = time.perf_counter()
     export_onnx(load_torch_model(args), osp.join(work_dir, 'onnx'))
@@ -191,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
