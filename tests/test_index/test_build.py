@@ -47,8 +47,7 @@ def test_build_report_counts_and_skips(folder_index, gallery):
     assert not osp.exists(osp.join(index_dir, 'parts'))
 
 
-def test_index_holds_what_search_gallery_finds(model, folder_index,
-                                               gallery):
+def test_index_holds_what_search_gallery_finds(model, folder_index, gallery):
     """Every detection search_gallery ranks (one image at a time) is in the
     index with the same box, score and similarity."""
     index_dir, _ = folder_index
@@ -61,8 +60,8 @@ def test_index_holds_what_search_gallery_finds(model, folder_index,
     key = lambda src, box: (src, tuple(np.round(box, 0)))  # noqa: E731
     got = sorted((key(r['source'], r['box']), r['score'], r['similarity'])
                  for r in results)
-    ref = sorted((key(m.img_path, m.bbox), m.score, m.similarity)
-                 for m in reference)
+    ref = sorted(
+        (key(m.img_path, m.bbox), m.score, m.similarity) for m in reference)
     for (g_key, g_score, g_sim), (r_key, r_score, r_sim) in zip(got, ref):
         assert g_key == r_key
         assert g_score == pytest.approx(r_score, abs=1e-4)
@@ -89,19 +88,25 @@ def test_query_by_entry_and_by_image(model, folder_index, gallery):
         search_index(index, entry_id=1, feature=feat)
 
 
-def test_foreign_model_and_missing_index_are_refused(
-        tiny_config, folder_index, gallery, tmp_path):
+def test_foreign_model_and_missing_index_are_refused(tiny_config, folder_index,
+                                                     gallery, tmp_path):
     index_dir, _ = folder_index
     other = make_model(tiny_config, seed=1)
     with pytest.raises(ModelMismatchError, match='probe embeddings differ'):
         load_index(index_dir, model=other)
     with pytest.raises(ModelMismatchError, match='embeds differently'):
         search_index(
-            index_dir, model=other, image=gallery['good'][0],
+            index_dir,
+            model=other,
+            image=gallery['good'][0],
             box=[10, 10, 40, 80])
     with pytest.raises(ModelMismatchError):
-        build_index(other, index_dir, images=gallery['good'][:1],
-                    score_thr=0.0, show_progress=False)
+        build_index(
+            other,
+            index_dir,
+            images=gallery['good'][:1],
+            score_thr=0.0,
+            show_progress=False)
     with pytest.raises(IndexNotFoundError, match='not found'):
         load_index(str(tmp_path / 'none.idx'))
 
@@ -131,17 +136,20 @@ def test_append_a_video_then_rerun(model, folder_index, videos, tmp_path):
     assert {e['kind'] for e in new} == {'video'}
     assert sorted({e['frame'] for e in new}) == [0, 3, 6]
     for entry in new:
-        assert entry['timestamp'] == pytest.approx(entry['frame'] /
-                                                   VIDEO_FPS)
+        assert entry['timestamp'] == pytest.approx(entry['frame'] / VIDEO_FPS)
         assert entry['camera'] == 'street'
     rerun = build_index(
-        model, index_dir, videos=[videos['good']], frame_step=3,
-        score_thr=0.0, show_progress=False)
+        model,
+        index_dir,
+        videos=[videos['good']],
+        frame_step=3,
+        score_thr=0.0,
+        show_progress=False)
     assert rerun['units_embedded'] == 0 and rerun['entries_added'] == 0
     assert len(GalleryIndex(index_dir)) == len(after)
     # Filters and one best box per frame over the appended video.
-    hits = search_index(after, entry_id=len(before), topk=10,
-                        videos=['street'], dedup='image')
+    hits = search_index(
+        after, entry_id=len(before), topk=10, videos=['street'], dedup='image')
     assert [h['frame'] for h in hits] and len(hits) == 3
     assert all(h['kind'] == 'video' for h in hits)
 
@@ -160,9 +168,15 @@ def test_resume_after_a_kill(model, folder_index, gallery, tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        build_index(model, index_dir, images=gallery['root'],
-                    score_thr=0.0, feat_dtype='float32', part_units=1,
-                    show_progress=False, on_unit_done=kill_after_two)
+        build_index(
+            model,
+            index_dir,
+            images=gallery['root'],
+            score_thr=0.0,
+            feat_dtype='float32',
+            part_units=1,
+            show_progress=False,
+            on_unit_done=kill_after_two)
     # Nothing half-done loads: the index is still empty.
     assert len(GalleryIndex(index_dir)) == 0
     parts = osp.join(index_dir, 'parts')
@@ -180,8 +194,12 @@ def test_resume_after_a_kill(model, folder_index, gallery, tmp_path):
         f.write(b'PK\x03\x04stray')
     embedded.clear()
     report = build_index(
-        model, index_dir, images=gallery['root'], score_thr=0.0,
-        part_units=1, show_progress=False,
+        model,
+        index_dir,
+        images=gallery['root'],
+        score_thr=0.0,
+        part_units=1,
+        show_progress=False,
         on_unit_done=lambda done, total: embedded.append(done))
     assert report['units_already_done'] == 2
     assert report['units_embedded'] == 4 and embedded == [1, 2, 3, 4]
@@ -202,8 +220,7 @@ def _free_port():
 
 @pytest.mark.slow
 def test_two_process_build_equals_one_process(tiny_config, checkpoint,
-                                              folder_index, gallery,
-                                              tmp_path):
+                                              folder_index, gallery, tmp_path):
     from mmsearch.testing import multiprocess_env
     index_dir = str(tmp_path / 'dist.idx')
     env = multiprocess_env(2)
@@ -220,8 +237,8 @@ def test_two_process_build_equals_one_process(tiny_config, checkpoint,
                             capture_output=True,
                             text=True,
                             timeout=600)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -5000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-5000:])
     report, _ = json.JSONDecoder().raw_decode(
         result.stdout[result.stdout.index('{'):])
     assert report['world_size'] == 2 and report['images_embedded'] == 4
@@ -241,7 +258,7 @@ def test_search_tool_writes_json_and_sheet(folder_index, tmp_path):
     out_json = str(tmp_path / 'r.json')
     sheet = str(tmp_path / 'r.png')
     result = subprocess.run([
-        sys.executable, 'tools/index/search_index.py', index_dir, '--entry',
+        sys.executable, 'tools/search/search_index.py', index_dir, '--entry',
         '3', '--topk', '4', '--dedup', 'image', '--out-json', out_json,
         '--out-sheet', sheet
     ],
@@ -254,8 +271,7 @@ def test_search_tool_writes_json_and_sheet(folder_index, tmp_path):
     with open(out_json) as file:
         results = json.load(file)['results']
     index = GalleryIndex(index_dir)
-    assert results == search_index(index, entry_id=3, topk=4,
-                                   dedup='image')
+    assert results == search_index(index, entry_id=3, topk=4, dedup='image')
     assert len({r['source'] for r in results}) == 4
     drawn = cv2.imread(sheet)
     assert drawn is not None and drawn.shape[1] == 5 * 160  # query + 4
@@ -270,12 +286,16 @@ def test_dataset_split_units_keep_the_cameras(tmp_path):
                                              make_synthetic_dataset)
     from mmsearch.index import dataset_units
     tiny = SyntheticConfig(
-        num_train_ids=10, num_test_ids=5, num_train_images=20,
-        num_test_images=52, image_size=(96, 128), gallery_sizes=(50, ),
+        num_train_ids=10,
+        num_test_ids=5,
+        num_train_images=20,
+        num_test_images=52,
+        image_size=(96, 128),
+        gallery_sizes=(50, ),
         seed=3)
     counts = make_synthetic_dataset(str(tmp_path), tiny, 'prw')
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', '_base_', 'datasets',
-                                   'prw.py'))
+    cfg = Config.fromfile(
+        osp.join(ROOT, 'configs', '_base_', 'datasets', 'prw.py'))
     cfg.test_dataloader.dataset.data_root = str(tmp_path)
     units = dataset_units(cfg, 'gallery')
     assert len(units) == counts['gallery_images']

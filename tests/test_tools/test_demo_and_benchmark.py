@@ -1,4 +1,4 @@
-"""tools/search_demo.py and tools/analysis_tools/benchmark.py."""
+"""tools/search/search_demo.py and tools/analysis_tools/benchmark.py."""
 import json
 import os
 import os.path as osp
@@ -38,10 +38,11 @@ def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
     gallery, names = _small_gallery(query, tmp_path, 3)
     out_file = str(tmp_path / 'search.png')
     result = run_tool([
-        'tools/search_demo.py', tiny_config, published_checkpoint,
+        'tools/search/search_demo.py', tiny_config, published_checkpoint,
         '--query-image', query['img_path'], '--query-box',
         *[str(v) for v in query['query_bbox']], '--gallery',
-        str(gallery), '--score-thr', '0', '--topk', '4', '--out-file', out_file
+        str(gallery), '--score-thr', '0', '--topk', '4', '--out-sheet',
+        out_file
     ])
     rows = [
         line.split() for line in result.stdout.splitlines()
@@ -60,14 +61,17 @@ def test_demo_ranks_the_gallery_and_draws(published_checkpoint, tiny_config,
 def test_demo_rejects_a_bad_box(published_checkpoint, tiny_config, tmp_path):
     query = _first_query(tiny_config)
     result = run_tool([
-        'tools/search_demo.py', tiny_config, published_checkpoint,
+        'tools/search/search_demo.py', tiny_config, published_checkpoint,
         '--query-image', query['img_path'], '--query-box', '50', '50', '10',
         '10', '--gallery',
         osp.dirname(query['img_path'])
     ],
                       check=False,
                       timeout=120)
-    assert result.returncode != 0 and 'x2 > x1' in result.stderr
+    # one line, exit status 2, no traceback
+    assert result.returncode == 2
+    assert result.stderr.startswith('error: query box must be 4 finite')
+    assert result.stderr.count('\n') == 1 and 'x2 > x1' in result.stderr
 
 
 def test_benchmark_random_images(published_checkpoint, tiny_config, tmp_path):
@@ -153,17 +157,17 @@ def test_demo_skips_unreadable_images_and_clips_the_box(
     width = query['width']
     x1, y1, x2, y2 = query['query_bbox']
     result = run_tool([
-        'tools/search_demo.py', tiny_config, published_checkpoint,
+        'tools/search/search_demo.py', tiny_config, published_checkpoint,
         '--query-image', query['img_path'], '--query-box',
         str(x1),
         str(y1),
         str(width + 50),
         str(y2), '--gallery',
-        str(gallery), '--score-thr', '0', '--out-file',
+        str(gallery), '--score-thr', '0', '--out-sheet',
         str(tmp_path / 'search.png')
     ])
-    assert f'skipped: image "{gallery / "empty.jpg"}" is empty (0 bytes)' \
-        in result.stdout
+    assert f'skipped: image "{gallery / "empty.jpg"}" cannot be read: ' \
+        'empty file (0 bytes)' in result.stdout
     assert f'clipped to [{x1:.1f}, {y1:.1f}, {width:.1f}, {y2:.1f}]' \
         in result.stderr
     rows = [
@@ -178,7 +182,7 @@ def test_demo_refuses_a_box_outside_the_image(published_checkpoint,
     query = _first_query(tiny_config)
     width, height = query['width'], query['height']
     result = run_tool([
-        'tools/search_demo.py', tiny_config, published_checkpoint,
+        'tools/search/search_demo.py', tiny_config, published_checkpoint,
         '--query-image', query['img_path'], '--query-box',
         str(width + 10), '5',
         str(width + 60), '50', '--gallery',
@@ -186,6 +190,7 @@ def test_demo_refuses_a_box_outside_the_image(published_checkpoint,
     ],
                       check=False,
                       timeout=120)
-    assert result.returncode != 0
+    assert result.returncode == 2 and result.stderr.count('\n') == 1
+    assert result.stderr.startswith('error: query box')
     assert (f'lies outside image "{query["img_path"]}" ({width} x {height} '
             'pixels') in result.stderr

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from mmsearch.apis import init_searcher
+from mmsearch.cli import run_cli
+from mmsearch.deployment.calibration import make_detecting
 from mmsearch.testing import load_tool_module
-from mmsearch.testing.deployment import make_detecting
 from mmsearch.testing.web import require_browser
 
 from .conftest import HEIGHT, WIDTH
@@ -30,20 +31,26 @@ def launcher(monkeypatch):
     return tool
 
 
-def run_refused(tool, args):
+def run_refused(tool, capsys, args):
+    """Run the tool as its command line does; it must exit 2 with one line
+    ``error: ...`` and start no server. Returns that line."""
+    capsys.readouterr()
     with pytest.raises(SystemExit) as info:
-        tool.main(args)
+        run_cli(tool.main, args)
+    assert info.value.code == 2
     assert tool.started == []
-    return str(info.value.code)
+    err = capsys.readouterr().err
+    assert err.startswith('error: ') and err.count('\n') == 1, err
+    return err
 
 
-def test_missing_index(launcher, tmp_path):
-    message = run_refused(launcher, [str(tmp_path / 'nowhere.idx')])
+def test_missing_index(launcher, tmp_path, capsys):
+    message = run_refused(launcher, capsys, [str(tmp_path / 'nowhere.idx')])
     assert 'nowhere.idx' in message and 'not found' in message
 
 
-def test_not_an_index_and_wrong_version(launcher, web_index, tmp_path):
-    message = run_refused(launcher, [str(tmp_path)])
+def test_not_an_index_and_wrong_version(launcher, web_index, tmp_path, capsys):
+    message = run_refused(launcher, capsys, [str(tmp_path)])
     assert 'manifest.json' in message and str(tmp_path) in message
     copy = str(tmp_path / 'old.idx')
     shutil.copytree(web_index['index_dir'], copy)
@@ -53,24 +60,26 @@ def test_not_an_index_and_wrong_version(launcher, web_index, tmp_path):
     data['format_version'] = 99
     with open(manifest, 'w') as file:
         json.dump(data, file)
-    message = run_refused(launcher, [copy])
+    message = run_refused(launcher, capsys, [copy])
     assert 'format version 99' in message
 
 
-def test_missing_files_and_foreign_model(launcher, web_index, tmp_path):
+def test_missing_files_and_foreign_model(launcher, web_index, tmp_path,
+                                         capsys):
     index_dir = web_index['index_dir']
     message = run_refused(
-        launcher,
+        launcher, capsys,
         [index_dir, '--config', str(tmp_path / 'no.py')])
     assert '--config' in message and 'no.py' in message
-    message = run_refused(launcher, [index_dir, '--port', '70000'])
+    message = run_refused(launcher, capsys, [index_dir, '--port', '70000'])
     assert '--port' in message
     torch.manual_seed(1)
     other = init_searcher(web_index['config'], device='cpu')
     make_detecting(other, seed=2, size=(HEIGHT, WIDTH))
     foreign = str(tmp_path / 'foreign.pth')
     torch.save(dict(state_dict=other.state_dict(), meta=dict()), foreign)
-    message = run_refused(launcher, [index_dir, '--checkpoint', foreign])
+    message = run_refused(launcher, capsys,
+                          [index_dir, '--checkpoint', foreign])
     assert 'embeds differently' in message
 
 

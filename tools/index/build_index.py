@@ -18,15 +18,17 @@ Examples:
 import argparse
 import json
 import os
+from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.dist import get_dist_info
 
 from mmsearch.apis import build_index, init_searcher
+from mmsearch.cli import run_cli
 from mmsearch.utils import register_all_modules, setup_cpu_distributed
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Detect and embed every person of a gallery once')
     parser.add_argument('config', help='model config file')
@@ -41,8 +43,7 @@ def parse_args() -> argparse.Namespace:
         help='only the images directly inside the folders')
     parser.add_argument('--videos', nargs='+', default=[], help='video files')
     parser.add_argument(
-        '--dataset',
-        help='a config whose test_dataloader.dataset is indexed')
+        '--dataset', help='a config whose test_dataloader.dataset is indexed')
     parser.add_argument(
         '--split', default='gallery', help='data set split of --dataset')
     step = parser.add_mutually_exclusive_group()
@@ -84,7 +85,7 @@ def parse_args() -> argparse.Namespace:
         default='none',
         help='job launcher (one index from several processes)')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     if not (args.images or args.videos or args.dataset):
@@ -107,8 +108,8 @@ def init_dist(launcher: str, device: str) -> str:
     return 'cpu' if not torch.cuda.is_available() else device
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     register_all_modules()
     device = init_dist(args.launcher, args.device)
     checkpoint = None if args.checkpoint.lower() == 'none' else (
@@ -145,4 +146,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

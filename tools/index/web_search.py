@@ -13,12 +13,15 @@ Example:
 """
 import argparse
 import os.path as osp
-import sys
+from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
+from mmsearch.cli import run_cli
+from mmsearch.utils import register_all_modules
 
-def parse_args(argv=None) -> argparse.Namespace:
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Search page over a gallery index')
     parser.add_argument('index', help='index folder')
@@ -47,43 +50,36 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> None:
+def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     if not osp.isdir(args.index):
-        sys.exit(f'error: index folder "{args.index}" not found (build one '
-                 'with tools/index/build_index.py)')
+        raise FileNotFoundError(
+            f'index folder "{args.index}" not found (build one with '
+            'tools/index/build_index.py)')
     for name in ('config', 'checkpoint'):
         path = getattr(args, name)
         if path is not None and not osp.isfile(path):
-            sys.exit(f'error: --{name} file "{path}" not found')
+            raise FileNotFoundError(f'--{name} file "{path}" not found')
     if not 1 <= args.port <= 65535:
-        sys.exit(f'error: --port must be 1..65535, got {args.port}')
-    try:
-        # the first use of mmsearch.web's app names imports gradio
-        from mmsearch.web import build_search_app, launch_search_app
-    except ImportError as error:
-        sys.exit(f'error: {error}')
-    from mmsearch.index import GalleryIndexError
-    from mmsearch.utils import CheckpointMismatchError, register_all_modules
+        raise ValueError(f'--port must be 1..65535, got {args.port}')
+    # the first use of mmsearch.web's app names imports gradio (an optional
+    # extra): a missing gradio is an ImportError that says how to install it
+    from mmsearch.web import build_search_app, launch_search_app
     register_all_modules()
-    try:
-        app = build_search_app(
-            args.index,
-            config=args.config,
-            checkpoint=args.checkpoint,
-            device=args.device,
-            cfg_options=args.cfg_options,
-            verify=not args.no_verify,
-            max_topk=args.topk_max)
-    except (GalleryIndexError, CheckpointMismatchError, FileNotFoundError,
-            ValueError) as error:
-        sys.exit(f'error: {error}')
+    app = build_search_app(
+        args.index,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        cfg_options=args.cfg_options,
+        verify=not args.no_verify,
+        max_topk=args.topk_max)
     try:
         launch_search_app(app, host=args.host, port=args.port)
     except OSError as error:
-        sys.exit(f'error: cannot serve on {args.host}:{args.port} ({error})'
-                 '; choose another --port or --host')
+        raise OSError(f'cannot serve on {args.host}:{args.port} ({error}); '
+                      'choose another --port or --host') from error
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)

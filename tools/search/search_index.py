@@ -6,26 +6,33 @@ feature (.npy). Prints the ranked people, and writes them as JSON and as a
 drawn sheet of crops with their source and time.
 
 Examples:
-    python tools/index/search_index.py gallery.idx --config CONFIG \
+    python tools/search/search_index.py gallery.idx --config CONFIG \
         --checkpoint CHECKPOINT --query-image q.jpg --query-box 10 20 60 150 \
         --topk 20 --dedup image --out-json results.json --out-sheet hits.png
-    python tools/index/search_index.py gallery.idx --entry 42 \
+    python tools/search/search_index.py gallery.idx --entry 42 \
         --cameras cam1 cam2 --time-range 0 600 --dedup window --window 5
-    python tools/index/search_index.py gallery.idx --feature person.npy
+    python tools/search/search_index.py gallery.idx --feature person.npy
+
+The flags are those of ``search_demo.py`` and ``search_onnx.py`` where they
+mean the same (``--query-image``, ``--query-box``, ``--topk``,
+``--out-json``, ``--out-sheet``, ``--device``, ``--cfg-options``).
 """
 import argparse
 import json
 import time
+from typing import Optional, Sequence
 
 from mmengine.config import DictAction
 
 from mmsearch.apis import init_searcher, load_index, search_index
+from mmsearch.cli import run_cli
+from mmsearch.fileio import read_image
 from mmsearch.index import draw_index_results, entry_image
 from mmsearch.utils import register_all_modules
-from mmsearch.visualization import crop_box, read_image
+from mmsearch.visualization import crop_box
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Search a gallery index')
     parser.add_argument('index', help='index folder')
     query = parser.add_mutually_exclusive_group(required=True)
@@ -43,11 +50,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--config', help='model config (image queries)')
     parser.add_argument(
         '--checkpoint', help='model checkpoint (image queries)')
-    parser.add_argument('--topk', type=int, default=10)
+    parser.add_argument(
+        '--topk', type=int, default=10, help='results to print and write')
     parser.add_argument(
         '--method', choices=['auto', 'exact', 'ann'], default='auto')
-    parser.add_argument(
-        '--ann-kind', choices=['ivf', 'hnsw'], default='ivf')
+    parser.add_argument('--ann-kind', choices=['ivf', 'hnsw'], default='ivf')
     parser.add_argument(
         '--gpu',
         action='store_true',
@@ -81,7 +88,9 @@ def parse_args() -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override config settings, xxx=yyy pairs')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.topk < 1:
+        parser.error(f'--topk must be >= 1, got {args.topk}')
     if args.query_image is not None and (args.query_box is None
                                          or args.config is None):
         parser.error('--query-image needs --query-box and --config '
@@ -90,8 +99,8 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> None:
-    args = parse_args()
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
     register_all_modules()
     index = load_index(args.index, verify=not args.no_verify)
     model = None
@@ -129,10 +138,16 @@ def main() -> None:
     if args.out_json:
         with open(args.out_json, 'w', encoding='utf-8') as file:
             json.dump(
-                dict(index=args.index, query=dict(
-                    image=args.query_image, box=args.query_box,
-                    entry=args.entry, feature=args.feature),
-                    results=results), file, indent=1)
+                dict(
+                    index=args.index,
+                    query=dict(
+                        image=args.query_image,
+                        box=args.query_box,
+                        entry=args.entry,
+                        feature=args.feature),
+                    results=results),
+                file,
+                indent=1)
         print(f'results written to {args.out_json}')
     if args.out_sheet:
         crop = None
@@ -146,4 +161,4 @@ def main() -> None:
 
 
 if __name__ == '__main__':
-    main()
+    run_cli(main)
