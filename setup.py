@@ -1,6 +1,5 @@
 """Installs mmsearch; requirements come from requirements/*.txt."""
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 HERE = osp.dirname(osp.abspath(__file__))

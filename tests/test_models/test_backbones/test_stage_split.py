@@ -112,10 +112,8 @@ def test_resnet18_matches_the_existing_c4_path():
         assert {
             name: p.requires_grad
             for name, p in new.backbone.named_parameters()
-        } == {
-            name: p.requires_grad
-            for name, p in old.named_parameters()
-        }
+        } == {name: p.requires_grad
+              for name, p in old.named_parameters()}
         # modules with weights or statistics (the stem's relu and max pool
         # stay in every part, a ResLayer has none)
         assert {
