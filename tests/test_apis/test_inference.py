@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mmsearch.apis import (ImageReadError, SearchMatch, clip_query_box,
-                           embed_query, init_searcher, list_images,
-                           search_gallery)
+                           embed_query, inference_searcher, init_searcher,
+                           list_images, search_gallery)
 from mmsearch.utils import CheckpointMismatchError
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
@@ -221,3 +221,25 @@ def test_ignored_config_variable_override_is_refused():
             match=r'num_person_ids: num_person_ids is a variable '
             r'of the config file'):
         init_searcher(CONFIG, cfg_options={'num_person_ids': 7})
+
+
+def test_batched_search_equals_one_image_at_a_time(model, gallery_dir):
+    """inference_searcher batches images of one size into one forward
+    pass; the ranking is that of one image per pass."""
+    query_feat = embed_query(model, osp.join(gallery_dir, 'g0.jpg'),
+                             [10, 20, 50, 90])
+    single = search_gallery(model, query_feat, gallery_dir, score_thr=0.0)
+    batched = search_gallery(
+        model, query_feat, gallery_dir, score_thr=0.0, batch_size=2)
+    assert len(single) == len(batched) > 0
+    for one, two in zip(single, batched):
+        assert one.img_path == two.img_path
+        np.testing.assert_allclose(one.bbox, two.bbox, atol=1e-3)
+        assert one.similarity == pytest.approx(two.similarity, abs=1e-5)
+    samples = inference_searcher(
+        model, [osp.join(gallery_dir, 'g0.jpg')] * 2,
+        query_boxes=[None, [10, 20, 50, 90]],
+        batch_size=2)
+    assert 'pred_query_feat' not in samples[0]
+    torch.testing.assert_close(
+        samples[1].pred_query_feat.reshape(-1), query_feat, atol=1e-5, rtol=0)

@@ -65,6 +65,10 @@ def test_bad_inputs_name_the_problem(tmp_path):
             str(tmp_path / 'x.png'))
     with pytest.raises(ValueError, match='query_box'):
         draw_search_results(_scene(0), [0, 0, 5], [], str(tmp_path / 'x.png'))
-    with pytest.raises(ValueError, match='HxWx3'):
+    with pytest.raises(ValueError, match=r'shape \(H, W, 3\)'):
         draw_search_results(
-            np.zeros((5, 5)), [0, 0, 2, 2], [], str(tmp_path / 'x.png'))
+            np.zeros((5, 5), np.uint8), [0, 0, 2, 2], [],
+            str(tmp_path / 'x.png'))
+    with pytest.raises(ValueError, match='must be uint8'):
+        draw_search_results(
+            np.zeros((5, 5, 3)), [0, 0, 2, 2], [], str(tmp_path / 'x.png'))
