@@ -2,6 +2,7 @@
 import datetime
 import warnings
 
+from mmdet.utils import register_all_modules as register_mmdet_modules
 from mmengine import DefaultScope
 
 
@@ -13,7 +14,6 @@ def register_all_modules(init_default_scope: bool = True) -> None:
             default scope, so that registries build from mmsearch's nodes
             (falling back to mmdet's). Defaults to True.
     """
-    from mmdet.utils import register_all_modules as register_mmdet_modules
     register_mmdet_modules(init_default_scope=False)
 
     import mmsearch.datasets  # noqa: F401
