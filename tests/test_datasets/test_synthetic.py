@@ -172,12 +172,15 @@ def test_new_options_at_zero_leave_the_default_data_unchanged():
 
 
 def test_confusers_wear_the_colours_of_a_labelled_identity():
-    config = SyntheticConfig(**{**SMALL, 'max_distractors': 3},
-                             confuser_prob=1.0)
+    config = SyntheticConfig(
+        **{
+            **SMALL, 'max_distractors': 3
+        }, confuser_prob=1.0)
     train, test, looks, _ = plan_dataset(config)
-    plain_looks = plan_dataset(SyntheticConfig(**{
-        **SMALL, 'max_distractors': 3
-    }))[2]
+    plain_looks = plan_dataset(
+        SyntheticConfig(**{
+            **SMALL, 'max_distractors': 3
+        }))[2]
     splits = ((train, range(SMALL['num_train_ids'])),
               (test,
                range(SMALL['num_train_ids'],
@@ -196,16 +199,18 @@ def test_confusers_wear_the_colours_of_a_labelled_identity():
                     person.identity]
                 assert (look.top, look.bottom) in colours
                 # the rest of the look is the distractor's own
-                assert (look.pattern, look.hair, look.aspect) == (
-                    plain.pattern, plain.hair, plain.aspect)
+                assert (look.pattern, look.hair,
+                        look.aspect) == (plain.pattern, plain.hair,
+                                         plain.aspect)
     assert confusers > 0
 
 
 def test_person_heights_follow_the_range():
     config = SyntheticConfig(**SMALL, person_height=(0.2, 0.4))
     train, test, _, _ = plan_dataset(config)
-    heights = np.array([p.box[3] for plan in train + test
-                        for p in plan.persons]) / SMALL['image_size'][1]
+    heights = np.array(
+        [p.box[3] for plan in train + test
+         for p in plan.persons]) / SMALL['image_size'][1]
     assert heights.min() >= 0.2 - 1 / 48 and heights.max() <= 0.4
 
 
@@ -216,8 +221,9 @@ def test_camera_is_applied_as_documented():
     out = apply_camera(image, CameraLook((1.2, 1.0, 0.5), 0.9, 0.5, 0))
     expected = [255 * (100 * g * 0.9 / 255)**0.5 for g in (1.2, 1.0, 0.5)]
     assert out[0, 0].tolist() == [round(v) for v in expected]
-    saturated = apply_camera(np.full((2, 2, 3), 250, np.uint8),
-                             CameraLook((1.5, 1.5, 1.5), 1.0, 1.0, 0))
+    saturated = apply_camera(
+        np.full((2, 2, 3), 250, np.uint8),
+        CameraLook((1.5, 1.5, 1.5), 1.0, 1.0, 0))
     assert (saturated == 255).all()
     config = SyntheticConfig(**SMALL, camera_shift=0.3)
     train, test, _, _ = plan_dataset(config)

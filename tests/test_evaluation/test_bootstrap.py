@@ -24,8 +24,9 @@ def test_interval_matches_the_normal_approximation():
 def test_runs_are_averaged_per_query_first():
     rng = np.random.default_rng(0)
     runs = rng.random((3, 50))
-    assert bootstrap_mean_ci(runs, 300, seed=5) == bootstrap_mean_ci(
-        runs.mean(0), 300, seed=5)
+    assert bootstrap_mean_ci(
+        runs, 300, seed=5) == bootstrap_mean_ci(
+            runs.mean(0), 300, seed=5)
 
 
 def test_paired_difference_cancels_the_query_effect():
@@ -49,8 +50,8 @@ def test_paired_difference_matches_a_plain_loop():
     for row in indices:
         means.append(sum(diff[i] for i in row) / len(row))
     assert mean == pytest.approx(diff.mean())
-    assert (low, high) == pytest.approx(tuple(np.quantile(means,
-                                                          [0.05, 0.95])))
+    assert (low,
+            high) == pytest.approx(tuple(np.quantile(means, [0.05, 0.95])))
 
 
 @pytest.mark.parametrize('call, match', [
@@ -58,8 +59,7 @@ def test_paired_difference_matches_a_plain_loop():
     (lambda: bootstrap_mean_ci(np.zeros((2, 2, 2))), r'\(Q,\) or \(S, Q\)'),
     (lambda: bootstrap_mean_ci(np.array([0.1, np.nan])), 'non-finite'),
     (lambda: bootstrap_mean_ci(np.ones(3), confidence=1.5), 'confidence'),
-    (lambda: paired_bootstrap_diff_ci(np.ones(3), np.ones(4)),
-     'same queries'),
+    (lambda: paired_bootstrap_diff_ci(np.ones(3), np.ones(4)), 'same queries'),
 ])
 def test_bad_input_is_explained(call, match):
     with pytest.raises(ValueError, match=match):

@@ -63,8 +63,8 @@ def study(tool, synthetic_root, tmp_path_factory):
         '--work-dir',
         str(folder / 'work'), '--seeds', '0', '--iters', '4',
         '--eval-interval', '2', '--checkpoint-interval', '2',
-        '--gallery-sizes', '50', '--bootstrap', '200', '--pretrain-iters',
-        '1', '--pretrain-config', configs[0]
+        '--gallery-sizes', '50', '--bootstrap', '200', '--pretrain-iters', '1',
+        '--pretrain-config', configs[0]
     ]
     tool.main(argv)
     return argv, str(folder / 'work' / 'results')
@@ -102,8 +102,9 @@ def test_runs_start_from_the_shared_detector(study):
     assert inits[0] == inits[1] and len(inits[0]['sha1']) == 12
     state = torch.load(inits[0]['path'], weights_only=False)['state_dict']
     assert any(k.startswith('backbone.') for k in state)
-    assert not any(k.startswith(('roi_head.reid_head.',
-                                 'roi_head.reid_losses.')) for k in state)
+    assert not any(
+        k.startswith(('roi_head.reid_head.', 'roi_head.reid_losses.'))
+        for k in state)
     copies = [k for k in state if k.startswith('roi_head.reid_shared_head.')]
     assert copies
     for key in copies:
@@ -136,8 +137,8 @@ def test_finished_runs_are_skipped_and_an_interrupted_one_resumes(
     oim_mtime = os.stat(osp.join(results, 'oim__seed0.json')).st_mtime_ns
     # Interrupted after the last checkpoint, before its test was kept.
     os.remove(path)
-    os.remove(osp.join(osp.dirname(before['checkpoint']),
-                       'ranking_final.json'))
+    os.remove(
+        osp.join(osp.dirname(before['checkpoint']), 'ranking_final.json'))
     capsys.readouterr()
     tool.main(argv)
     out = capsys.readouterr().out
@@ -146,8 +147,7 @@ def test_finished_runs_are_skipped_and_an_interrupted_one_resumes(
     assert after['segments'] == 2  # the resumed segment trained nothing
     assert after['metrics']['cuhk/mAP@50'] == pytest.approx(
         before['metrics']['cuhk/mAP@50'])
-    assert after['per_query']['ap'] == pytest.approx(
-        before['per_query']['ap'])
+    assert after['per_query']['ap'] == pytest.approx(before['per_query']['ap'])
     assert os.stat(osp.join(results,
                             'oim__seed0.json')).st_mtime_ns == oim_mtime
 

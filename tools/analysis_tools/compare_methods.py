@@ -75,8 +75,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 # Settings that must be the same for every run of a study.
-SHARED_SETTINGS = ('data_root', 'iters', 'eval_interval', 'lr',
-                   'batch_size', 'gallery_sizes', 'cfg_options', 'pretrain')
+SHARED_SETTINGS = ('data_root', 'iters', 'eval_interval', 'lr', 'batch_size',
+                   'gallery_sizes', 'cfg_options', 'pretrain')
 # Parameters of the shared detector that initialise every run (prefixes of
 # the state dict); the re-ID embedding head and memories are left out.
 DETECTOR_PREFIXES = ('backbone.', 'neck.', 'rpn_head.',
@@ -171,8 +171,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         parser.error(f'--names must be distinct, got {args.names}.')
     if args.eval_interval is None:
         args.eval_interval = max(1, args.iters // 3)
-    for flag in ('iters', 'eval_interval', 'checkpoint_interval',
-                 'bootstrap'):
+    for flag in ('iters', 'eval_interval', 'checkpoint_interval', 'bootstrap'):
         if getattr(args, flag) < 1:
             parser.error(f'--{flag.replace("_", "-")} must be >= 1.')
     if args.pretrain_iters < 0:
@@ -184,9 +183,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 # ----------------------------------------------------------------- settings
 def config_digest(path: str) -> str:
-    """sha1 (12 hex digits) of a config as parsed, bases included."""
-    return hashlib.sha1(
-        Config.fromfile(path).pretty_text.encode()).hexdigest()[:12]
+    """sha1 (12 hex digits) of a config as parsed, bases included (of its
+    values, not of a formatted text: the same whatever formatter is
+    installed)."""
+    values = json.dumps(
+        Config.fromfile(path).to_dict(), sort_keys=True, default=repr)
+    return hashlib.sha1(values.encode()).hexdigest()[:12]
 
 
 def study_settings(args: argparse.Namespace) -> dict:
@@ -241,8 +243,8 @@ def check_or_save_settings(settings: dict, results_dir: str) -> dict:
                 changed.append(f'method {name}: {old} -> {method}')
         if changed:
             raise UserError(
-                f'{path} holds a study with other settings ('
-                + '; '.join(changed) + '): use another --results-dir (and '
+                f'{path} holds a study with other settings (' +
+                '; '.join(changed) + '): use another --results-dir (and '
                 '--work-dir) for a new study, or the same settings to '
                 'resume this one.')
         stored['methods'].update(settings['methods'])
@@ -466,8 +468,9 @@ def train_and_test(name: str, path: str, seed: int, settings: dict,
     with open(segments_file, 'a') as f:
         f.write(
             json.dumps(
-                dict(wall_s=round(time.time() - segment_start, 1),
-                     resumed=resumed)) + '\n')
+                dict(
+                    wall_s=round(time.time() - segment_start, 1),
+                    resumed=resumed)) + '\n')
     checkpoint = osp.join(run_dir, f'iter_{iters}.pth')
     curve = read_curve(curve_file)
     if not osp.isfile(final_ranking) or not curve or curve[-1]['iter'] != \
@@ -516,8 +519,9 @@ def run_study(args: argparse.Namespace, settings: dict) -> None:
     todo = [(seed, name) for seed in args.seeds for name in args.names
             if not osp.isfile(result_path(args.results_dir, name, seed))]
     done = len(args.seeds) * len(args.names) - len(todo)
-    print(f'[compare_methods] {done} runs finished, {len(todo)} to go',
-          flush=True)
+    print(
+        f'[compare_methods] {done} runs finished, {len(todo)} to go',
+        flush=True)
     if not todo:
         return
     probe = Config.fromfile(settings['methods'][todo[0][1]]['config'])
@@ -547,7 +551,9 @@ def run_study(args: argparse.Namespace, settings: dict) -> None:
 
 
 # ------------------------------------------------------------------- report
-def metric_key(metrics: dict, measure: str, gallery_sizes: Sequence[int],
+def metric_key(metrics: dict,
+               measure: str,
+               gallery_sizes: Sequence[int],
                index: int = 0) -> str:
     """The key of ``measure`` at the ``index``-th gallery size."""
     key = f'cuhk/{measure}@{gallery_sizes[index]}'
@@ -586,12 +592,12 @@ def summarise(results: Dict[str, List[dict]], gallery_sizes: Sequence[int],
                 key = metric_key(runs[0]['metrics'], measure, gallery_sizes,
                                  index)
                 values = np.array([r['metrics'][key] for r in runs])
-                row[key] = (float(values.mean()), float(values.std(ddof=1))
-                            if len(values) > 1 else float('nan'))
+                row[key] = (float(values.mean()), float(values.std(
+                    ddof=1)) if len(values) > 1 else float('nan'))
         for key in ('det/AP', 'det/recall'):
             values = np.array([r['metrics'][key] for r in runs])
-            row[key] = (float(values.mean()), float(values.std(ddof=1))
-                        if len(values) > 1 else float('nan'))
+            row[key] = (float(values.mean()), float(values.std(
+                ddof=1)) if len(values) > 1 else float('nan'))
         ap = np.array([r['per_query']['ap'] for r in runs])
         top1 = np.array([r['per_query']['top1'] for r in runs], np.float64)
         row['queries'] = ap.shape[1]
@@ -612,8 +618,8 @@ def summarise(results: Dict[str, List[dict]], gallery_sizes: Sequence[int],
 
 def _pm(value: tuple) -> str:
     mean, std = value
-    return f'{100 * mean:.1f}' + ('' if np.isnan(std) else
-                                  f' ± {100 * std:.1f}')
+    return f'{100 * mean:.1f}' + (''
+                                  if np.isnan(std) else f' ± {100 * std:.1f}')
 
 
 def _ci(value: tuple) -> str:
@@ -644,8 +650,10 @@ def format_report(rows: List[dict], settings: dict) -> str:
             _ci(row['top1_ci'])
         ]
         for size in sizes[1:]:
-            cells += [_pm(row[f'cuhk/mAP@{size}']),
-                      _pm(row[f'cuhk/top1@{size}'])]
+            cells += [
+                _pm(row[f'cuhk/mAP@{size}']),
+                _pm(row[f'cuhk/top1@{size}'])
+            ]
         cells += [
             _pm(row['det/AP']),
             _pm(row['det/recall']), f'{row["wall_s"] / 60:.1f}'
@@ -681,9 +689,10 @@ def plot_curves(results: Dict[str, List[dict]], gallery_size: int,
             next(p['metrics'][key] for p in r['curve'] if p['iter'] == i)
             for i in iters
         ] for r in runs])
-        ax.plot([0] + iters, [0] + list(100 * values.mean(0)),
-                marker='o',
-                label=f'{name} ({len(runs)} seeds)')
+        ax.plot(
+            [0] + iters, [0] + list(100 * values.mean(0)),
+            marker='o',
+            label=f'{name} ({len(runs)} seeds)')
         ax.fill_between(
             iters, 100 * values.min(0), 100 * values.max(0), alpha=0.15)
     ax.set_xlabel('training iterations')

@@ -18,7 +18,6 @@ import time
 from mmsearch.datasets.synthetic import (FORMATS, PRESETS,
                                          make_synthetic_dataset, preset_config)
 
-
 # CLI flag -> SyntheticConfig field
 FIELDS = dict(
     train_ids='num_train_ids',
@@ -39,9 +38,9 @@ FIELDS = dict(
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
-        epilog='Flags left out take the value of --preset: ' + '; '.join(
-            f'{name}: {values or "the defaults"}'
-            for name, values in PRESETS.items()))
+        epilog='Flags left out take the value of --preset: ' +
+        '; '.join(f'{name}: {values or "the defaults"}'
+                  for name, values in PRESETS.items()))
     parser.add_argument('out_dir', help='folder to write the dataset into')
     parser.add_argument(
         '--preset',

@@ -78,9 +78,7 @@ def dress_confusers(rng: np.random.Generator, prob: float, looks: list,
                     continue
                 model = looks[first_identity + int(rng.integers(num_ids))]
                 looks[person.identity] = dataclasses.replace(
-                    looks[person.identity],
-                    top=model.top,
-                    bottom=model.bottom)
+                    looks[person.identity], top=model.top, bottom=model.bottom)
 
 
 def _person(plan: ImagePlan, person_id: int):

@@ -6,7 +6,8 @@ import scipy.io
 # The first 116 bytes of a MAT 5 file are free text; scipy writes its
 # creation time there, which would make two runs with one seed differ.
 HEADER_TEXT_BYTES = 116
-HEADER_TEXT = b'MATLAB 5.0 MAT-file, written by the mmsearch synthetic generator'
+HEADER_TEXT = (b'MATLAB 5.0 MAT-file, written by the mmsearch '
+               b'synthetic generator')
 
 
 def save_mat(path: str, variables: dict) -> None:

@@ -58,10 +58,10 @@ class SyntheticConfig:
             (self.num_train_ids >= 1, 'num_train_ids >= 1'),
             (self.num_test_ids >= 1, 'num_test_ids >= 1'),
             (self.num_train_images >= 2, 'num_train_images >= 2'),
-            (self.num_test_images
-             >= 51, 'num_test_images >= 51 (TestG50 needs 50 gallery images)'),
-            (2 * self.num_train_ids
-             <= self.max_labelled * self.num_train_images,
+            (self.num_test_images >= 51,
+             'num_test_images >= 51 (TestG50 needs 50 gallery images)'),
+            (2 * self.num_train_ids <=
+             self.max_labelled * self.num_train_images,
              'room for every train identity twice (2 x num_train_ids <= '
              'max_labelled x num_train_images)'),
             (2 * self.num_test_ids <= self.max_labelled * self.num_test_images,

@@ -69,8 +69,8 @@ def write_protocol_file(path: str,
             box = gallery_boxes.get((q, column))
             rows.append(name_bytes(g_name))
             rows.append(
-                empty if box is
-                None else numeric_matrix(np.asarray(box, np.float64), style))
+                empty if box is None else numeric_matrix(
+                    np.asarray(box, np.float64), style))
             rows.append(zero)
         gallery = struct_matrix(
             GALLERY_FIELDS,

@@ -40,8 +40,7 @@ def write_prw_annotations(root: str, frames: List[Tuple[str, np.ndarray,
             np.asarray(boxes, np.float64).reshape(-1, 4)
         ],
                                axis=1)
-        save_mat(
-            osp.join(annotations, name + '.mat'), dict(box_new=table))
+        save_mat(osp.join(annotations, name + '.mat'), dict(box_new=table))
     for file_name, key, names in (('frame_train.mat', 'img_index_train',
                                    train_frames),
                                   ('frame_test.mat', 'img_index_test',
