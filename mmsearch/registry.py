@@ -21,15 +21,13 @@ from mmdet.registry import \
 from mmdet.registry import OPTIM_WRAPPERS as MMDET_OPTIM_WRAPPERS
 from mmdet.registry import OPTIMIZERS as MMDET_OPTIMIZERS
 from mmdet.registry import PARAM_SCHEDULERS as MMDET_PARAM_SCHEDULERS
-from mmdet.registry import \
-    RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
+from mmdet.registry import RUNNER_CONSTRUCTORS as MMDET_RUNNER_CONSTRUCTORS
 from mmdet.registry import RUNNERS as MMDET_RUNNERS
 from mmdet.registry import TASK_UTILS as MMDET_TASK_UTILS
 from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
 from mmdet.registry import VISBACKENDS as MMDET_VISBACKENDS
 from mmdet.registry import VISUALIZERS as MMDET_VISUALIZERS
-from mmdet.registry import \
-    WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
+from mmdet.registry import WEIGHT_INITIALIZERS as MMDET_WEIGHT_INITIALIZERS
 from mmengine.registry import FUNCTIONS as MMENGINE_FUNCTIONS
 from mmengine.registry import Registry
 from mmengine.utils import digit_version

@@ -11,7 +11,7 @@
 # ResNet configs. Not tuned for person search yet.
 _base_ = './dcinet_r50_cuhk.py'
 
-pretrained = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth'
+pretrained = 'https://github.com/whai362/PVT/releases/download/v2/pvt_v2_b2.pth'  # noqa: E501
 backbone = dict(
     type='PyramidVisionTransformerV2',
     embed_dims=64,

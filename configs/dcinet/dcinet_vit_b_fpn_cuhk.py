@@ -34,8 +34,7 @@ model = dict(
             type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
     neck=[
         dict(
-            type='ViTFeaturePyramid',
-            in_channels=768,
+            type='ViTFeaturePyramid', in_channels=768,
             rescales=(4, 2, 1, 0.5)),
         dict(
             type='FPN',

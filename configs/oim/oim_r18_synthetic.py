@@ -4,7 +4,8 @@
 # CPU-sized changes to the R-50 recipe: BN is trained and no stage is frozen
 # (from scratch there are no ImageNet statistics or filters to keep),
 # RoIAlign 8x8 so res5 runs on 4x4 maps, 64 anchors and 32 RoIs sampled per
-# image, at most 100 test proposals, and box regression weight 1 (mmdet's and OIM's; SeqNet's 10 made the
+# image, at most 100 test proposals, and box regression weight 1 (mmdet's
+# and OIM's; SeqNet's 10 made the
 # regression loss dominate and oscillate when training from scratch).
 _base_ = [
     '../_base_/models/oim_r50_c4.py', '../_base_/datasets/synthetic.py',

@@ -82,7 +82,8 @@ class PersonSearchDataset(BaseDetDataset):
 
     def make_data_info(self, img_name: str, boxes_xywh: np.ndarray,
                        person_ids: np.ndarray, clip: bool) -> dict:
-        """Data info of one image (the fields every person-search loader gives).
+        """Data info of one image (the fields every person-search loader
+        gives).
 
         Args:
             img_name (str): File name, also the ``img_id``.

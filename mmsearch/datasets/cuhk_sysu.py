@@ -31,7 +31,8 @@ def box_key(img_name: str, box_xywh: np.ndarray) -> BoxKey:
 class CUHKSYSUDataset(PersonSearchDataset):
     """CUHK-SYSU (Xiao et al., CVPR 2017) from its raw annotation files.
 
-    Layout under ``data_root`` (docs/en/dataset_prepare.md): ``Image/SSM/*.jpg``,
+    Layout under ``data_root`` (docs/en/dataset_prepare.md):
+    ``Image/SSM/*.jpg``,
     ``annotation/{Images,pool}.mat``,
     ``annotation/test/train_test/{Train,TestG50,TestG100,...}.mat`` and
     ``annotation/test/subset/{Occlusion,Resolution}.mat``.

@@ -461,8 +461,8 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         """Labelled file ids -> dataset ids (see the class docstring)."""
         labelled = sorted({
             ann['person_id']
-            for boxes in parsed.boxes.values()
-            for ann in boxes if ann['person_id'] >= 0
+            for boxes in parsed.boxes.values() for ann in boxes
+            if ann['person_id'] >= 0
         })
         if self.split == 'train':
             return {pid: index for index, pid in enumerate(labelled)}
@@ -470,10 +470,9 @@ class PersonSearchJSONDataset(PersonSearchDataset):
             return {pid: pid for pid in labelled}
         mapping = {q['person_id']: i for i, q in enumerate(parsed.queries)}
         rest = [pid for pid in labelled if pid not in mapping]
-        mapping.update({
-            pid: len(parsed.queries) + i
-            for i, pid in enumerate(rest)
-        })
+        mapping.update(
+            {pid: len(parsed.queries) + i
+             for i, pid in enumerate(rest)})
         return mapping
 
     def _image_info(self, image: dict, boxes: List[dict],
@@ -514,9 +513,8 @@ class PersonSearchJSONDataset(PersonSearchDataset):
         }
         default_cam = self.split != 'train' and not parsed.galleries
         infos = {
-            image['id']:
-            self._image_info(image, parsed.boxes[image['id']], id_map,
-                             default_cam)
+            image['id']: self._image_info(image, parsed.boxes[image['id']],
+                                          id_map, default_cam)
             for image in parsed.images
         }
         if self.split == 'train':

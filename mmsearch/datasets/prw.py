@@ -179,8 +179,7 @@ class PRWDataset(PersonSearchDataset):
         """Labelled raw ids -> 0..K-1 in increasing raw order."""
         labelled = sorted(
             {int(i)
-             for raw_ids, _ in raw.values()
-             for i in raw_ids if i >= 0})
+             for raw_ids, _ in raw.values() for i in raw_ids if i >= 0})
         return {raw_id: index for index, raw_id in enumerate(labelled)}
 
     def _query_info(self, frame_info: dict, index: int, person_id: int,

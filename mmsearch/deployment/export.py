@@ -53,9 +53,10 @@ def _resize_spec(transform: dict) -> dict:
             'ONNX export: the test pipeline `Resize` must use the cv2 '
             f'backend and one of {_INTERPOLATIONS}, got '
             f'interpolation={interpolation!r}, backend={backend!r}.')
-    return dict(scale=scale,
-                keep_ratio=bool(transform.get('keep_ratio', False)),
-                interpolation=interpolation)
+    return dict(
+        scale=scale,
+        keep_ratio=bool(transform.get('keep_ratio', False)),
+        interpolation=interpolation)
 
 
 def preprocess_spec(cfg: Config) -> dict:
@@ -103,14 +104,15 @@ def preprocess_spec(cfg: Config) -> dict:
         raise UnsupportedModelError(
             'ONNX export: the data preprocessor needs both mean and std, or '
             'neither.')
-    return dict(resize=resize,
-                bgr_to_rgb=bool(
-                    preprocessor.get('bgr_to_rgb', False)
-                    or preprocessor.get('rgb_to_bgr', False)),
-                mean=None if mean is None else [float(m) for m in mean],
-                std=None if std is None else [float(s) for s in std],
-                pad_size_divisor=int(preprocessor.get('pad_size_divisor', 1)),
-                pad_value=float(preprocessor.get('pad_value', 0)))
+    return dict(
+        resize=resize,
+        bgr_to_rgb=bool(
+            preprocessor.get('bgr_to_rgb', False)
+            or preprocessor.get('rgb_to_bgr', False)),
+        mean=None if mean is None else [float(m) for m in mean],
+        std=None if std is None else [float(s) for s in std],
+        pad_size_divisor=int(preprocessor.get('pad_size_divisor', 1)),
+        pad_value=float(preprocessor.get('pad_value', 0)))
 
 
 def _example_image(spec: dict) -> torch.Tensor:
@@ -124,10 +126,8 @@ def _example_image(spec: dict) -> torch.Tensor:
     factor = min(1.0, 320 / height)
     width, height = int(width * factor), int(height * factor)
     generator = torch.Generator().manual_seed(0)
-    return torch.randint(0,
-                         256, (height, width, 3),
-                         generator=generator,
-                         dtype=torch.uint8)
+    return torch.randint(
+        0, 256, (height, width, 3), generator=generator, dtype=torch.uint8)
 
 
 def _add_metadata(path: str, metadata: Dict[str, str]) -> None:
@@ -192,15 +192,16 @@ def trace_to_onnx(module: nn.Module, args: tuple, path: str,
         # traced values here (dynamic axes), as the parity tests check.
         warnings.simplefilter('ignore')
         with torch.no_grad():
-            torch.onnx.export(module,
-                              args,
-                              path,
-                              dynamo=False,
-                              opset_version=ONNX_OPSET,
-                              input_names=input_names,
-                              output_names=output_names,
-                              dynamic_axes=dynamic_axes,
-                              do_constant_folding=True)
+            torch.onnx.export(
+                module,
+                args,
+                path,
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                input_names=input_names,
+                output_names=output_names,
+                dynamic_axes=dynamic_axes,
+                do_constant_folding=True)
 
 
 def export_onnx(model: nn.Module,
@@ -237,14 +238,14 @@ def export_onnx(model: nn.Module,
         example = torch.from_numpy(np.ascontiguousarray(example))
     os.makedirs(out_dir, exist_ok=True)
     roi_head = model.roi_head
-    deploy = dict(format_version=FORMAT_VERSION,
-                  preprocess=spec,
-                  embed_dim=int(roi_head.reid_head.embed_dim),
-                  score_thr=float(model.test_cfg.rcnn.score_thr),
-                  separate_reid_module=bool(
-                      roi_head.with_separate_reid_module),
-                  models=dict(gallery='gallery.onnx', query='query.onnx'),
-                  opset=ONNX_OPSET)
+    deploy = dict(
+        format_version=FORMAT_VERSION,
+        preprocess=spec,
+        embed_dim=int(roi_head.reid_head.embed_dim),
+        score_thr=float(model.test_cfg.rcnn.score_thr),
+        separate_reid_module=bool(roi_head.with_separate_reid_module),
+        models=dict(gallery='gallery.onnx', query='query.onnx'),
+        opset=ONNX_OPSET)
     paths = {}
     for kind in ('gallery', 'query'):
         path = osp.join(out_dir, deploy['models'][kind])

@@ -30,7 +30,6 @@ from torch import Tensor, nn
 
 from mmsearch.models.roi_heads import PersonSearchRoIHead
 from mmsearch.models.roi_heads.shared_heads import BackboneLastStage
-
 from .ops import (decode_deltas, grid_anchors, nms_indices, roi_align,
                   topk_indices)
 
@@ -125,8 +124,8 @@ def check_exportable(model: nn.Module) -> None:
                 'the export supports DeltaXYWHBBoxCoder with '
                 'clip_border=True and add_ctr_clamp=False.')
     extractor = model.roi_head.bbox_roi_extractor
-    if not isinstance(extractor, SingleRoIExtractor) or len(
-            extractor.roi_layers) != 1:
+    if not isinstance(extractor,
+                      SingleRoIExtractor) or len(extractor.roi_layers) != 1:
         _fail(
             'roi_head.bbox_roi_extractor', f'{type(extractor).__name__} over '
             f'{len(getattr(extractor, "roi_layers", []))} levels',
@@ -141,8 +140,8 @@ def check_exportable(model: nn.Module) -> None:
             '(ONNX RoiAlign).')
     for name in ('shared_head', 'reid_shared_head'):
         head = getattr(model.roi_head, name, None)
-        if (isinstance(head, BackboneLastStage) and type(
-                head.backbone).__name__ in UNEXPORTABLE_LAST_STAGES):
+        if (isinstance(head, BackboneLastStage)
+                and type(head.backbone).__name__ in UNEXPORTABLE_LAST_STAGES):
             _fail(
                 f'roi_head.{name}',
                 f'the last stage of {type(head.backbone).__name__}',
@@ -226,9 +225,9 @@ class _RoIMixin:
         self.roi_sampling_ratio = int(layer.sampling_ratio)
         self.roi_aligned = bool(layer.aligned)
         roi_head = model.roi_head
-        self.reid_res5 = (roi_head.reid_shared_head
-                          if roi_head.with_separate_reid_module else
-                          roi_head.shared_head)
+        self.reid_res5 = (
+            roi_head.reid_shared_head
+            if roi_head.with_separate_reid_module else roi_head.shared_head)
         self.reid_head = roi_head.reid_head
 
     def roi_feats(self, feat: Tensor, boxes: Tensor) -> Tensor:

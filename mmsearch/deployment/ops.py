@@ -49,14 +49,15 @@ class NMSIndices(torch.autograd.Function):
         scores = g.op('Unsqueeze', scores, _int64_const(g, [0, 1]))
         selected = g.op(
             'NonMaxSuppression', boxes, scores, _int64_const(g, [max_num]),
-            g.op('Constant',
-                 value_t=torch.tensor([iou_threshold], dtype=torch.float32)))
+            g.op(
+                'Constant',
+                value_t=torch.tensor([iou_threshold], dtype=torch.float32)))
         # selected: (k, 3) as (batch index, class index, box index)
-        return g.op('Gather',
-                    selected,
-                    g.op('Constant',
-                         value_t=torch.tensor(2, dtype=torch.int64)),
-                    axis_i=1)
+        return g.op(
+            'Gather',
+            selected,
+            g.op('Constant', value_t=torch.tensor(2, dtype=torch.int64)),
+            axis_i=1)
 
 
 def nms_indices(boxes: Tensor, scores: Tensor, iou_threshold: float,
@@ -103,16 +104,17 @@ class RoIAlignHalfPixel(torch.autograd.Function):
     def symbolic(g, feats, boxes, batch_indices, output_size: tuple,
                  spatial_scale: float, sampling_ratio: int, aligned: bool):
         mode = 'half_pixel' if aligned else 'output_half_pixel'
-        return g.op('RoiAlign',
-                    feats,
-                    boxes,
-                    batch_indices,
-                    coordinate_transformation_mode_s=mode,
-                    mode_s='avg',
-                    output_height_i=output_size[0],
-                    output_width_i=output_size[1],
-                    sampling_ratio_i=max(0, sampling_ratio),
-                    spatial_scale_f=spatial_scale)
+        return g.op(
+            'RoiAlign',
+            feats,
+            boxes,
+            batch_indices,
+            coordinate_transformation_mode_s=mode,
+            mode_s='avg',
+            output_height_i=output_size[0],
+            output_width_i=output_size[1],
+            sampling_ratio_i=max(0, sampling_ratio),
+            spatial_scale_f=spatial_scale)
 
 
 def roi_align(feats: Tensor, boxes: Tensor, output_size: tuple,

@@ -10,7 +10,7 @@ from .search import (AnnIndex, exact_search, exact_topk, faiss_available,
                      get_ann, get_scanner, search_features)
 from .signature import (PROBE_BOXES, build_signature, check_signature,
                         probe_image)
-from .sources import (Unit, dataset_units, list_image_units, list_video_units)
+from .sources import Unit, dataset_units, list_image_units, list_video_units
 from .store import GalleryIndex, load_gallery_index
 from .visualize import describe, draw_index_results, entry_image
 

@@ -315,9 +315,8 @@ class ExactScanner:
         # Every scan runs in the pool, one OpenMP thread each: a faiss
         # call from the main thread opens an OpenMP team even for one
         # query (~500x slower on small shards on busy cores).
-        self._pool = ThreadPoolExecutor(num_shards,
-                                        initializer=faiss.omp_set_num_threads,
-                                        initargs=(1, ))
+        self._pool = ThreadPoolExecutor(
+            num_shards, initializer=faiss.omp_set_num_threads, initargs=(1, ))
         self.gpu_index = None
         if use_gpu and hasattr(faiss,
                                'get_num_gpus') and (faiss.get_num_gpus() > 0):
@@ -382,11 +381,11 @@ class ExactScanner:
                 if not part.any():
                     return None
                 bits = np.packbits(part, bitorder='little')
-                params = faiss.SearchParameters(sel=faiss.IDSelectorBitmap(
-                    len(part), faiss.swig_ptr(bits)))
-            sims, ids = shard.search(queries,
-                                     int(min(fetch, shard.ntotal)),
-                                     params=params)
+                params = faiss.SearchParameters(
+                    sel=faiss.IDSelectorBitmap(
+                        len(part), faiss.swig_ptr(bits)))
+            sims, ids = shard.search(
+                queries, int(min(fetch, shard.ntotal)), params=params)
             return sims, ids + offset, ids >= 0
 
         runs = list(self._pool.map(one, range(len(self.shards))))

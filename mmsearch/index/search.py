@@ -10,7 +10,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from mmsearch.fileio import atomic_write
-from .exact import (GPU_MAX_K, ExactScanner, exact_topk, rerank, value_range)
+from .exact import GPU_MAX_K, ExactScanner, exact_topk, rerank, value_range
 from .format import ANN_DIR
 from .store import GalleryIndex
 

@@ -4,8 +4,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .format import (SHARD_DIR, IndexFormatError, read_manifest,
-                     read_shard)
+from .format import SHARD_DIR, IndexFormatError, read_manifest, read_shard
 
 
 class GalleryIndex:
@@ -50,8 +49,8 @@ class GalleryIndex:
             for shard in self.manifest['shards']
         ]
         for shard, info in zip(shards, self.manifest['shards']):
-            if len(shard['feats']) != info['num_entries'] or (
-                    len(shard['feats']) and shard['feats'].shape[1] != dim):
+            if len(shard['feats']) != info['num_entries'] or (len(
+                    shard['feats']) and shard['feats'].shape[1] != dim):
                 raise IndexFormatError(
                     f'shard "{info["file"]}" holds {shard["feats"].shape} '
                     f'features, the manifest says {info["num_entries"]} x '
@@ -59,21 +58,19 @@ class GalleryIndex:
         dtype = self.manifest['feat_dtype']
         offsets = np.cumsum([0] + [len(s['unit_keys']) for s in shards])
         self.feats = _concat([s['feats'] for s in shards], (0, dim), dtype)
-        self.boxes = _concat([s['boxes'] for s in shards], (0, 4),
-                             np.float32)
-        self.scores = _concat([s['scores'] for s in shards], (0, ),
-                              np.float32)
-        self.frames = _concat([s['frames'] for s in shards], (0, ),
-                              np.int64)
+        self.boxes = _concat([s['boxes'] for s in shards], (0, 4), np.float32)
+        self.scores = _concat([s['scores'] for s in shards], (0, ), np.float32)
+        self.frames = _concat([s['frames'] for s in shards], (0, ), np.int64)
         self.timestamps = _concat([s['timestamps'] for s in shards], (0, ),
                                   np.float64)
-        self.entry_unit = _concat(
-            [s['entry_unit'].astype(np.int64) + off
-             for s, off in zip(shards, offsets)], (0, ), np.int64)
+        self.entry_unit = _concat([
+            s['entry_unit'].astype(np.int64) + off
+            for s, off in zip(shards, offsets)
+        ], (0, ), np.int64)
         for name in ('unit_keys', 'unit_sources', 'unit_cameras',
                      'unit_kinds'):
-            setattr(self, name, _concat([s[name] for s in shards], (0, ),
-                                        np.str_))
+            setattr(self, name,
+                    _concat([s[name] for s in shards], (0, ), np.str_))
         self.skipped: List[Tuple[str, str]] = [
             (str(k), str(r)) for s in shards
             for k, r in zip(s['skipped_keys'], s['skipped_reasons'])
@@ -143,11 +140,12 @@ class GalleryIndex:
         self.entry(entry_id)  # range check
         return self.feats[entry_id].astype(np.float32)
 
-    def filter_mask(self,
-                    cameras: Optional[Sequence[str]] = None,
-                    videos: Optional[Sequence[str]] = None,
-                    time_range: Optional[Sequence[float]] = None
-                    ) -> Optional[np.ndarray]:
+    def filter_mask(
+            self,
+            cameras: Optional[Sequence[str]] = None,
+            videos: Optional[Sequence[str]] = None,
+            time_range: Optional[Sequence[float]] = None
+    ) -> Optional[np.ndarray]:
         """(N,) bool mask of the entries passing the filters (None: all).
 
         Args:
@@ -166,9 +164,9 @@ class GalleryIndex:
         if videos is not None:
             wanted = {str(v) for v in videos}
             unit_ok &= np.array([
-                kind == 'video' and (src in wanted or osp.basename(src)
-                                     in wanted or osp.splitext(
-                                         osp.basename(src))[0] in wanted)
+                kind == 'video' and
+                (src in wanted or osp.basename(src) in wanted
+                 or osp.splitext(osp.basename(src))[0] in wanted)
                 for src, kind in zip(self.unit_sources, self.unit_kinds)
             ], bool)
         mask = unit_ok[self.entry_unit]

@@ -102,18 +102,21 @@ def draw_index_results(results: Sequence[Dict],
         name = describe(result)
         tiles.append(
             _tile(crop, [
-                f'#{result["rank"]} sim {result["similarity"]:.3f}',
-                name[:26], name[26:52] or result['camera']
+                f'#{result["rank"]} sim {result["similarity"]:.3f}', name[:26],
+                name[26:52] or result['camera']
             ], TEXT_COLOUR))
     if not tiles:
-        tiles.append(_tile(np.full((8, 8, 3), 255, np.uint8),
-                           ['no results', '', ''], TEXT_COLOUR))
+        tiles.append(
+            _tile(
+                np.full((8, 8, 3), 255, np.uint8), ['no results', '', ''],
+                TEXT_COLOUR))
     cols = max(1, min(max_cols, len(tiles)))
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
     sheet = np.concatenate([
         np.concatenate(tiles[i:i + cols], axis=1)
         for i in range(0, len(tiles), cols)
-    ], axis=0)
+    ],
+                           axis=0)
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     if not cv2.imwrite(out_file, sheet):
         raise OSError(f'cannot write "{out_file}"')

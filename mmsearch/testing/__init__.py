@@ -1,10 +1,9 @@
 """Helpers shared by the tests, benchmarks and check scripts."""
 from .dist import multiprocess_env
-from .memory_reference import momentum_update_rows_loop
 from .search_results import evaluate_fake_search, fake_search_samples
 from .tools import load_tool_module
 
 __all__ = [
     'evaluate_fake_search', 'fake_search_samples', 'load_tool_module',
-    'momentum_update_rows_loop', 'multiprocess_env'
+    'multiprocess_env'
 ]

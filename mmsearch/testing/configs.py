@@ -2,8 +2,7 @@
 import os.path as osp
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-SYNTHETIC_OIM_CONFIG = osp.join(ROOT, 'configs', 'oim',
-                                'oim_r18_synthetic.py')
+SYNTHETIC_OIM_CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')
 
 SMALL_TEST_CONFIG = """
 _base_ = [{base!r}]

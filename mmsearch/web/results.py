@@ -3,7 +3,7 @@ any web framework: captions, crops, the full frame with the hit's box, and
 the example query images."""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import mmcv

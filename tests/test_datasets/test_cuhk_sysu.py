@@ -5,9 +5,9 @@ import os.path as osp
 import numpy as np
 import pytest
 import scipy.io
+from dataset_helpers import TINY, instance_table, write_image
 
 from mmsearch.datasets import CUHKSYSUDataset, DatasetLayoutError, cuhk_sysu
-from dataset_helpers import TINY, instance_table, write_image
 
 
 def structs(rows, fields):

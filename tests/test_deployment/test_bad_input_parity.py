@@ -138,9 +138,8 @@ def test_bad_gallery_file_is_skipped_with_the_same_reason(
     assert len(found['pytorch']) == len(found['onnx'])
     # a gallery of bad files only: the same error on both paths
     errors = {
-        name:
-        outcome(lambda: search(np.ones(256, np.float32) / 16, [files[bad]]))
-        [:3]
+        name: outcome(
+            lambda: search(np.ones(256, np.float32) / 16, [files[bad]]))[:3]
         for name, (_, search) in paths.items()
     }
     assert errors['pytorch'] == errors['onnx'] == (

@@ -13,11 +13,11 @@ from mmdet.datasets.transforms import Resize
 from mmengine.config import Config
 
 from mmsearch.apis import init_searcher
+from mmsearch.deployment.calibration import draw_person_scene
 from mmsearch.deployment.export import preprocess_spec
 from mmsearch.deployment.graphs import (UnsupportedModelError, build_graph,
                                         check_exportable)
 from mmsearch.deployment.runtime import rescaled_size, resize_image
-from mmsearch.deployment.calibration import draw_person_scene
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 CONFIG = osp.join(ROOT, 'configs', 'oim', 'oim_r18_synthetic.py')

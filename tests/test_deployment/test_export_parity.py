@@ -14,10 +14,10 @@ import torch
 
 from mmsearch.apis import detect_images, embed_query, init_searcher
 from mmsearch.deployment import runtime
-from mmsearch.deployment.export import export_onnx
-from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
 from mmsearch.deployment.calibration import draw_person_scene, make_detecting
+from mmsearch.deployment.export import export_onnx
 from mmsearch.structures import match_boxes
+from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
 METHODS = ('oim', 'inet', 'dcinet')

@@ -56,16 +56,17 @@ def test_roi_align_matches_mmcv(tmp_path, sampling_ratio, aligned):
     generator = torch.Generator().manual_seed(0)
     feats = torch.randn(1, 5, 6, 8, generator=generator)
     boxes = torch.from_numpy(ROI_BOXES)
-    session = export_and_load(RoIAlignModule(sampling_ratio, aligned),
-                              (feats, boxes[:2]), ['feats', 'boxes'], {
-                                  'feats': {
-                                      2: 'h',
-                                      3: 'w'
-                                  },
-                                  'boxes': {
-                                      0: 'n'
-                                  }
-                              }, str(tmp_path / 'roi_align.onnx'))
+    session = export_and_load(
+        RoIAlignModule(sampling_ratio, aligned), (feats, boxes[:2]),
+        ['feats', 'boxes'], {
+            'feats': {
+                2: 'h',
+                3: 'w'
+            },
+            'boxes': {
+                0: 'n'
+            }
+        }, str(tmp_path / 'roi_align.onnx'))
     for feats in (feats, torch.randn(1, 5, 9, 7, generator=generator)):
         rois = torch.cat([torch.zeros(len(boxes), 1), boxes], dim=1)
         expected = mmcv_roi_align(feats, rois, (4, 3), 0.25, sampling_ratio,
@@ -139,13 +140,12 @@ class DecodeModule(nn.Module):
 
 
 def test_anchors_topk_and_decoding_match_mmdet(tmp_path):
-    generator_cfg = AnchorGenerator(scales=[2, 4, 8, 16, 32],
-                                    ratios=[0.5, 1.0, 2.0],
-                                    strides=[16])
+    generator_cfg = AnchorGenerator(
+        scales=[2, 4, 8, 16, 32], ratios=[0.5, 1.0, 2.0], strides=[16])
     module = DecodeModule()
     module.base_anchors = generator_cfg.base_anchors[0]
-    coder = DeltaXYWHBBoxCoder(target_means=(0.1, 0, 0, 0),
-                               target_stds=(1, 1, 2, 2))
+    coder = DeltaXYWHBBoxCoder(
+        target_means=(0.1, 0, 0, 0), target_stds=(1, 1, 2, 2))
     gen = torch.Generator().manual_seed(0)
 
     def inputs(h, w):
@@ -168,16 +168,13 @@ def test_anchors_topk_and_decoding_match_mmdet(tmp_path):
                                                          0,
                                                          device='cpu')
         keep = deltas[:, 0].sort(descending=True)[1][:50]
-        expected = coder.decode(anchors[keep],
-                                deltas[keep],
-                                max_shape=(h * 16 - 5, w * 16 - 3))
+        expected = coder.decode(
+            anchors[keep], deltas[keep], max_shape=(h * 16 - 5, w * 16 - 3))
         boxes, got_keep = session.run(None, {
             'feat': feat.numpy(),
             'deltas': deltas.numpy()
         })
         np.testing.assert_array_equal(got_keep, keep.numpy())
-        np.testing.assert_allclose(boxes,
-                                   expected.numpy(),
-                                   rtol=1e-5,
-                                   atol=1e-4)
+        np.testing.assert_allclose(
+            boxes, expected.numpy(), rtol=1e-5, atol=1e-4)
         assert boxes[:, 2].max() <= w * 16 - 3  # clipped to the image

@@ -15,8 +15,8 @@ import torch
 from mmsearch.apis import (detect_images, embed_query, init_searcher,
                            search_gallery)
 from mmsearch.deployment import runtime
-from mmsearch.deployment.export import export_onnx
 from mmsearch.deployment.calibration import draw_person_scene, make_detecting
+from mmsearch.deployment.export import export_onnx
 from mmsearch.structures import match_boxes
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))

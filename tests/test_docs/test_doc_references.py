@@ -46,8 +46,8 @@ LAUNCHED = {
     'tools/index/slurm_build_index.sh': 'tools/index/build_index.py',
     'tools/quickstart.sh': 'tools/misc/quickstart.py',
 }
-INTERNAL_NOTES = ('METHOD.md', 'DATASETS.md', 'PROTOCOL.md',
-                  'ARCHITECTURE.md', 'ENVIRONMENT.md', 'contract item')
+INTERNAL_NOTES = ('METHOD.md', 'DATASETS.md', 'PROTOCOL.md', 'ARCHITECTURE.md',
+                  'ENVIRONMENT.md', 'contract item')
 
 
 def markdown_files(root: str = ROOT) -> List[str]:
@@ -196,8 +196,8 @@ def source_files(root: str = ROOT) -> Iterator[str]:
 
 def test_checkers_find_broken_references(tmp_path):
     (tmp_path / 'tools').mkdir()
-    (tmp_path / 'tools' / 'real.py').write_text(
-        "parser.add_argument('--known')\n")
+    (tmp_path / 'tools' /
+     'real.py').write_text("parser.add_argument('--known')\n")
     md = tmp_path / 'page.md'
     md.write_text('[ok](tools/real.py) [bad](nowhere.md#x) [web](https://a)'
                   ' [anchor](#top)\n')
@@ -206,9 +206,8 @@ def test_checkers_find_broken_references(tmp_path):
             'not configs/X/CONFIG.py nor configs/*.py\n'
             'python tools/real.py --known --unknown  # --comment\n')
     assert missing_paths(text, str(tmp_path)) == ['tools/fake.py']
-    assert unknown_tool_options(text, str(tmp_path)) == [
-        'tools/real.py --unknown'
-    ]
+    assert unknown_tool_options(text,
+                                str(tmp_path)) == ['tools/real.py --unknown']
     names = list(
         backtick_names('`mmsearch.apis.init_searcher(x)` `Foo(a=1)` '
                        '`PersonSearchMetric` `lower` `ALLCAPS`'))
@@ -238,8 +237,10 @@ def test_markdown_references(md_file):
     assert missing_paths(text) == []
     assert unknown_tool_options(text) == []
     assert not [n for n in INTERNAL_NOTES if n in text]
-    bad = [name for kind, name in backtick_names(text)
-           if kind == 'dotted' and not import_dotted(name)]
+    bad = [
+        name for kind, name in backtick_names(text)
+        if kind == 'dotted' and not import_dotted(name)
+    ]
     assert bad == []
 
 
@@ -259,7 +260,8 @@ def test_sources_name_only_shipped_docs():
     for path in source_files():
         text = open(path, encoding='utf-8').read()
         rel = osp.relpath(path, ROOT)
-        bad += [f'{rel}: {p}' for p in missing_paths(text)
-                if p.startswith('docs/')]
+        bad += [
+            f'{rel}: {p}' for p in missing_paths(text) if p.startswith('docs/')
+        ]
         bad += [f'{rel}: {n}' for n in INTERNAL_NOTES if n in text]
     assert bad == []

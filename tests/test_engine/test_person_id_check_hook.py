@@ -6,8 +6,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from mmsearch.datasets.synthetic import (SyntheticConfig,
-                                         make_synthetic_dataset)
+from mmsearch.datasets.synthetic import SyntheticConfig, make_synthetic_dataset
 from mmsearch.engine import (PersonIdCheckHook, check_num_person_ids,
                              count_train_identities)
 from mmsearch.models.losses import OIMLoss, OLPLoss

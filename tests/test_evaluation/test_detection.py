@@ -2,8 +2,7 @@
 import numpy as np
 import pytest
 
-from mmsearch.evaluation.functional import (evaluate_detection,
-                                            match_detections)
+from mmsearch.evaluation.functional import evaluate_detection, match_detections
 
 
 def test_competing_detections_match_one_gt_each():

@@ -70,8 +70,7 @@ def gallery(tmp_path_factory):
     return dict(
         root=str(root),
         good=[str(root / name) for name in good],
-        bad=[str(root / 'cam2' / n) for n in ('broken.jpg',
-                                              'truncated.jpg')])
+        bad=[str(root / 'cam2' / n) for n in ('broken.jpg', 'truncated.jpg')])
 
 
 def write_video(path, num_frames=VIDEO_FRAMES, seed=1):

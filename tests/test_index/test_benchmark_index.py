@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from mmsearch.index import faiss_available
-
 from .conftest import ROOT
 
 
@@ -19,9 +18,9 @@ def test_benchmark_compares_exact_and_approximate(tmp_path):
     result = subprocess.run([
         sys.executable,
         osp.join(ROOT, 'tools', 'analysis_tools', 'benchmark_index.py'),
-        '--num', '12000', '--dim', '16', '--queries', '12',
-        '--api-queries', '3', '--check-queries', '12', '--skip-model',
-        '--out', str(out)
+        '--num', '12000', '--dim', '16', '--queries', '12', '--api-queries',
+        '3', '--check-queries', '12', '--skip-model', '--out',
+        str(out)
     ],
                             cwd=ROOT,
                             capture_output=True,
@@ -37,9 +36,8 @@ def test_benchmark_compares_exact_and_approximate(tmp_path):
         assert 0 <= ivf['recall@10'] <= 1 and 0 <= ivf['recall@100'] <= 1
         assert ivf['exact_over_approx_p50'] == pytest.approx(
             exact['p50_ms'] / ivf['p50_ms'], rel=0.05, abs=0.06)
-        rows = [line for line in table.splitlines()
-                if line.startswith(name)]
+        rows = [line for line in table.splitlines() if line.startswith(name)]
         assert [row.split()[1] for row in rows] == ['exact', 'ivf']
     # Views at cosine ~0.8 are easier to search approximately than ~0.5.
-    assert figures['default']['ivf']['recall@10'] > figures['hard'][
-        'ivf']['recall@10']
+    assert figures['default']['ivf']['recall@10'] > figures['hard']['ivf'][
+        'recall@10']

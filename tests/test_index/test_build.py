@@ -12,9 +12,7 @@ import pytest
 
 from mmsearch.apis import (build_index, embed_query, load_index,
                            search_gallery, search_index)
-from mmsearch.index import (GalleryIndex, IndexNotFoundError,
-                            ModelMismatchError)
-
+from mmsearch.index import GalleryIndex, IndexNotFoundError, ModelMismatchError
 from .conftest import ROOT, VIDEO_FPS, make_model
 
 

@@ -3,16 +3,15 @@ numpy reference: the full matrix product and a sort."""
 import numpy as np
 import pytest
 
-from mmsearch.index import (GalleryIndex, add_shard, exact_topk,
-                            faiss_available, search_features)
+from mmsearch.index import GalleryIndex, add_shard, exact_topk, faiss_available
 from mmsearch.index import search as search_module
+from mmsearch.index import search_features
 from mmsearch.index.exact import DIRECT_ROWS, ExactScanner, certified_topk
 from mmsearch.index.format import empty_shard
-
 from .test_format import fake_signature
 
-needs_faiss = pytest.mark.skipif(not faiss_available(),
-                                 reason='faiss is not installed')
+needs_faiss = pytest.mark.skipif(
+    not faiss_available(), reason='faiss is not installed')
 
 
 def gpu_count():
@@ -82,11 +81,11 @@ def data():
     keep_half[[7, 1003, 1020]] = True  # ties survive the mask
     keep_few = np.zeros(len(feats), bool)
     keep_few[[5, 1010, 19999]] = True
-    return feats, queries, dict(none=None,
-                                half=keep_half,
-                                few=keep_few,
-                                over_direct=rng.random(len(feats))
-                                < (DIRECT_ROWS + 500) / 20000)
+    return feats, queries, dict(
+        none=None,
+        half=keep_half,
+        few=keep_few,
+        over_direct=rng.random(len(feats)) < (DIRECT_ROWS + 500) / 20000)
 
 
 @pytest.mark.parametrize('mask_name', ['none', 'half', 'few', 'over_direct'])
@@ -165,12 +164,13 @@ def test_search_features_uses_the_scanner(tmp_path, monkeypatch):
     rng = np.random.default_rng(2)
     num, dim = 16000, 8
     arrays = empty_shard(dim, 'float16')
-    arrays.update(feats=clustered_rows(rng, num, dim, np.float16),
-                  boxes=np.zeros((num, 4), np.float32),
-                  scores=np.ones(num, np.float32),
-                  entry_unit=(np.arange(num) // 4).astype(np.int32),
-                  frames=np.full(num, -1, np.int64),
-                  timestamps=np.full(num, np.nan))
+    arrays.update(
+        feats=clustered_rows(rng, num, dim, np.float16),
+        boxes=np.zeros((num, 4), np.float32),
+        scores=np.ones(num, np.float32),
+        entry_unit=(np.arange(num) // 4).astype(np.int32),
+        frames=np.full(num, -1, np.int64),
+        timestamps=np.full(num, np.nan))
     units = num // 4
     arrays['unit_keys'] = np.array([f'image:{i}.jpg' for i in range(units)])
     arrays['unit_sources'] = np.array([f'{i}.jpg' for i in range(units)])
@@ -182,11 +182,8 @@ def test_search_features_uses_the_scanner(tmp_path, monkeypatch):
     query = rng.normal(size=dim).astype(np.float32)
     query /= np.linalg.norm(query)
     for cameras in (None, ['cam0', 'cam2']):
-        got = search_features(index,
-                              query,
-                              topk=25,
-                              method='exact',
-                              cameras=cameras)[0]
+        got = search_features(
+            index, query, topk=25, method='exact', cameras=cameras)[0]
         mask = index.filter_mask(cameras=cameras)
         _, ref = reference(index.feats, query[None], 25, mask, rounded=True)
         assert [r['entry_id'] for r in got] == ref[0].tolist()

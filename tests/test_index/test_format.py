@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from mmsearch.index import (FORMAT_VERSION, GalleryIndex, IndexFormatError,
-                            IndexNotFoundError, ModelMismatchError,
-                            add_shard, check_signature, read_manifest)
+                            IndexNotFoundError, ModelMismatchError, add_shard,
+                            check_signature, read_manifest)
 from mmsearch.index.format import empty_shard, read_shard, write_shard
 
 DIM = 8
@@ -44,8 +44,8 @@ def make_arrays(rng, sources, per_unit=3, video=False, fps=10.0):
         feats=feats,
         boxes=rng.uniform(0, 50, (num, 4)).astype(np.float32),
         scores=rng.uniform(0.5, 1, num).astype(np.float32),
-        entry_unit=np.repeat(np.arange(len(sources)), per_unit).astype(
-            np.int32),
+        entry_unit=np.repeat(np.arange(len(sources)),
+                             per_unit).astype(np.int32),
         frames=frames,
         timestamps=frames / fps if video else np.full(num, np.nan),
         unit_keys=np.array([f'k:{s}' for s in sources]),
@@ -108,7 +108,7 @@ def test_index_round_trip_and_append_keep_entry_ids(tmp_path):
     np.testing.assert_array_equal(index.feats[4:], second['feats'])
     entry = index.entry(6)
     assert (entry['kind'], entry['frame'], entry['source']) == ('video', 4,
-                                                               'v.avi')
+                                                                'v.avi')
     assert entry['timestamp'] == pytest.approx(0.4)
     assert index.skipped == [('bad.jpg', 'not a decodable image')] * 2
     with pytest.raises(IndexError, match='out of range'):
@@ -120,8 +120,8 @@ def test_float16_storage(tmp_path):
     add_shard(str(tmp_path), arrays, fake_signature(), feat_dtype='float16')
     index = GalleryIndex(str(tmp_path))
     assert index.feats.dtype == np.float16
-    assert read_manifest(str(tmp_path))['feat_dtype_note'].startswith(
-        'float16')
+    assert read_manifest(
+        str(tmp_path))['feat_dtype_note'].startswith('float16')
     np.testing.assert_allclose(
         index.feats.astype(np.float32), arrays['feats'], atol=1e-3)
 
@@ -131,14 +131,15 @@ def test_missing_index_and_wrong_version(tmp_path):
         GalleryIndex(str(tmp_path / 'nothing'))
     with pytest.raises(IndexNotFoundError, match='holds no manifest.json'):
         GalleryIndex(str(tmp_path))
-    add_shard(str(tmp_path), make_arrays(np.random.default_rng(0), ['a']),
-              fake_signature())
+    add_shard(
+        str(tmp_path), make_arrays(np.random.default_rng(0), ['a']),
+        fake_signature())
     path = tmp_path / 'manifest.json'
     manifest = json.loads(path.read_text())
     manifest['format_version'] = FORMAT_VERSION + 1
     path.write_text(json.dumps(manifest))
-    with pytest.raises(IndexFormatError,
-                       match=f'format version {FORMAT_VERSION + 1}'):
+    with pytest.raises(
+            IndexFormatError, match=f'format version {FORMAT_VERSION + 1}'):
         GalleryIndex(str(tmp_path))
     path.write_text('{"format": "something else"}')
     with pytest.raises(IndexFormatError, match='not an mmsearch gallery'):
@@ -169,8 +170,7 @@ def test_signature_check():
     sig = fake_signature(0)
     check_signature(sig, dict(sig), 'idx')  # same: accepted
     close = dict(sig, checkpoint_sha256='b' * 64)
-    close['probe_feats'] = (np.asarray(sig['probe_feats']) +
-                            1e-4).tolist()
+    close['probe_feats'] = (np.asarray(sig['probe_feats']) + 1e-4).tolist()
     check_signature(sig, close, 'idx')  # re-saved checkpoint: accepted
     with pytest.raises(ModelMismatchError, match='probe embeddings differ'):
         check_signature(sig, fake_signature(1), 'idx')

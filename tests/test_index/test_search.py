@@ -9,7 +9,6 @@ from mmsearch.index import (GalleryIndex, add_shard, exact_topk,
                             faiss_available, search_features)
 from mmsearch.index.format import empty_shard
 from mmsearch.index.search import AnnIndex
-
 from .test_exact import gpu_count
 from .test_format import fake_signature
 
@@ -27,8 +26,8 @@ def reference_topk(feats, query, k, keep=None):
     sims = []
     for i, row in enumerate(feats):
         if keep is None or keep[i]:
-            sims.append((sum(float(a) * float(b)
-                             for a, b in zip(row, query)), i))
+            sims.append(
+                (sum(float(a) * float(b) for a, b in zip(row, query)), i))
     sims.sort(key=lambda pair: -pair[0])
     return sims[:k]
 
@@ -87,8 +86,14 @@ def mixed_index(tmp_path):
     return GalleryIndex(str(tmp_path))
 
 
-def reference_search(index, query, topk, dedup=None, window=1.0,
-                     cameras=None, videos=None, time_range=None):
+def reference_search(index,
+                     query,
+                     topk,
+                     dedup=None,
+                     window=1.0,
+                     cameras=None,
+                     videos=None,
+                     time_range=None):
     """Plain loop: filter, rank, keep the best entry per group."""
     ranked = []
     for i in range(len(index)):
@@ -98,8 +103,8 @@ def reference_search(index, query, topk, dedup=None, window=1.0,
         stamp = index.timestamps[i]
         if cameras is not None and index.unit_cameras[unit] not in cameras:
             continue
-        if videos is not None and not (video and source.split('/')[-1]
-                                       .split('.')[0] in videos):
+        if videos is not None and not (
+                video and source.split('/')[-1].split('.')[0] in videos):
             continue
         if time_range is not None and not (
                 video and time_range[0] <= stamp <= time_range[1]):
@@ -134,8 +139,8 @@ def reference_search(index, query, topk, dedup=None, window=1.0,
 ])
 def test_search_filters_and_dedup_match_a_plain_loop(mixed_index, kwargs):
     query = unit_rows(np.random.default_rng(9), 1)[0]
-    got = search_features(mixed_index, query, topk=12, method='exact',
-                          **kwargs)[0]
+    got = search_features(
+        mixed_index, query, topk=12, method='exact', **kwargs)[0]
     ref = reference_search(mixed_index, query, 12, **kwargs)
     assert [r['entry_id'] for r in got] == ref
     assert [r['rank'] for r in got] == list(range(1, len(ref) + 1))
@@ -162,9 +167,8 @@ def test_hnsw_recall_on_a_small_random_set():
     queries = unit_rows(rng, 50, 32)
     _, exact_ids = exact_topk(feats, queries, 10)
     _, ann_ids = AnnIndex(feats, 'hnsw').search(queries, 10)
-    recall = np.mean([
-        len(set(a) & set(e)) / 10 for a, e in zip(ann_ids, exact_ids)
-    ])
+    recall = np.mean(
+        [len(set(a) & set(e)) / 10 for a, e in zip(ann_ids, exact_ids)])
     assert recall >= 0.95
 
 
@@ -185,8 +189,8 @@ def test_ivf_probing_every_list_is_exact(codes):
     _, few = partial.search(queries, 10)
     assert (few != exact_ids).any()  # nprobe is applied
     # More results asked than found: -1 ids, never invented ones.
-    sims, ids = AnnIndex(feats[:50], 'ivf', dict(codes=codes)).search(
-        queries[:2], 60)
+    sims, ids = AnnIndex(feats[:50], 'ivf',
+                         dict(codes=codes)).search(queries[:2], 60)
     assert ids.shape == (2, 60) and (ids[:, 50:] == -1).all()
     assert sorted(ids[0, :50].tolist()) == list(range(50))
 
@@ -210,22 +214,24 @@ def test_ivf_on_the_gpu_probing_every_list_is_exact():
 
 
 @needs_faiss
-@pytest.mark.parametrize('kwargs', [
-    dict(),
-    dict(dedup='image'),
-    dict(cameras=['cam2']),  # 3 of 135 entries: narrow filter
-    dict(dedup='window', window=1.0, videos=['left']),
-])
+@pytest.mark.parametrize(
+    'kwargs',
+    [
+        dict(),
+        dict(dedup='image'),
+        dict(cameras=['cam2']),  # 3 of 135 entries: narrow filter
+        dict(dedup='window', window=1.0, videos=['left']),
+    ])
 def test_ann_search_equals_exact_on_a_small_index(mixed_index, kwargs,
                                                   tmp_path):
     query = unit_rows(np.random.default_rng(10), 1)[0]
-    exact = search_features(mixed_index, query, topk=8, method='exact',
-                            **kwargs)[0]
+    exact = search_features(
+        mixed_index, query, topk=8, method='exact', **kwargs)[0]
     for kind in ('ivf', 'hnsw'):
-        ann = search_features(mixed_index, query, topk=8, method='ann',
-                              ann_kind=kind, **kwargs)[0]
-        assert [r['entry_id'] for r in ann] == [r['entry_id']
-                                                for r in exact]
+        ann = search_features(
+            mixed_index, query, topk=8, method='ann', ann_kind=kind,
+            **kwargs)[0]
+        assert [r['entry_id'] for r in ann] == [r['entry_id'] for r in exact]
 
 
 def test_exact_topk_float64_queries_keep_float32_products():
@@ -236,5 +242,6 @@ def test_exact_topk_float64_queries_keep_float32_products():
     query = unit_rows(rng, 1).astype(np.float64)
     sims, ids = exact_topk(feats, query, 5)
     assert sims.dtype == np.float32
-    assert ids[0].tolist() == [i for _, i in reference_topk(feats, query[0],
-                                                            5)]
+    assert ids[0].tolist() == [
+        i for _, i in reference_topk(feats, query[0], 5)
+    ]

@@ -6,7 +6,6 @@ import pytest
 
 from mmsearch.index import list_image_units, list_video_units
 from mmsearch.index.sources import read_video_unit
-
 from .conftest import VIDEO_FPS, VIDEO_FRAMES, write_video
 
 

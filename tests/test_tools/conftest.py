@@ -9,15 +9,10 @@ import sys
 
 import pytest
 
-from mmsearch.datasets.synthetic import (SyntheticConfig,
-                                         make_synthetic_dataset)
+from mmsearch.datasets.synthetic import SyntheticConfig, make_synthetic_dataset
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from tool_helpers import (
-    BASE_CONFIG,
-    TINY_CONFIG,
-    TRAIN_ITERS,  # noqa: E402
-    run_tool)
+import tool_helpers  # noqa: E402
 
 
 @pytest.fixture(scope='session')
@@ -42,10 +37,10 @@ def tiny_config(synthetic_root, tmp_path_factory) -> str:
     """The R-18 DC-I-Net synthetic config shrunk for CI."""
     path = tmp_path_factory.mktemp('configs') / 'tiny_dcinet.py'
     path.write_text(
-        TINY_CONFIG.format(
-            base=BASE_CONFIG,
+        tool_helpers.TINY_CONFIG.format(
+            base=tool_helpers.BASE_CONFIG,
             data_root=synthetic_root + '/',
-            iters=TRAIN_ITERS))
+            iters=tool_helpers.TRAIN_ITERS))
     return str(path)
 
 
@@ -53,7 +48,8 @@ def tiny_config(synthetic_root, tmp_path_factory) -> str:
 def trained_work_dir(tiny_config, tmp_path_factory) -> str:
     """A work dir after ``TRAIN_ITERS`` iterations of tools/train.py."""
     work_dir = str(tmp_path_factory.mktemp('work_dir'))
-    run_tool(['tools/train.py', tiny_config, '--work-dir', work_dir])
+    tool_helpers.run_tool(
+        ['tools/train.py', tiny_config, '--work-dir', work_dir])
     return work_dir
 
 
@@ -61,9 +57,9 @@ def trained_work_dir(tiny_config, tmp_path_factory) -> str:
 def published_checkpoint(trained_work_dir, tmp_path_factory) -> str:
     """The trained checkpoint through publish_model.py (meta+state_dict)."""
     out = str(tmp_path_factory.mktemp('published') / 'dcinet_tiny.pth')
-    result = run_tool([
+    result = tool_helpers.run_tool([
         'tools/model_converters/publish_model.py',
-        osp.join(trained_work_dir, f'iter_{TRAIN_ITERS}.pth'), out
+        osp.join(trained_work_dir, f'iter_{tool_helpers.TRAIN_ITERS}.pth'), out
     ])
     final = result.stdout.strip().split()[-1]
     assert osp.isfile(final), result.stdout

@@ -11,12 +11,6 @@ import sys
 import pytest
 
 ROOT = osp.abspath(osp.join(osp.dirname(__file__), '..', '..'))
-# Tools owned elsewhere that still import mmsearch.testing (to be moved):
-# gpu_check.py its make_detecting (now mmsearch.deployment.calibration),
-# benchmark_memory.py the reference loop of the memory update.
-KNOWN_TESTING_IMPORTS = {
-    'tools/misc/gpu_check.py', 'tools/analysis_tools/benchmark_memory.py'
-}
 
 
 def cases(tmp):
@@ -86,4 +80,4 @@ def test_no_tool_imports_the_test_helpers():
             if any(n == 'mmsearch.testing' or n.startswith('mmsearch.testing.')
                    for n in names):
                 found.add(osp.relpath(path, ROOT))
-    assert found <= KNOWN_TESTING_IMPORTS, sorted(found)
+    assert not found, sorted(found)

@@ -7,8 +7,8 @@ import shutil
 
 import cv2
 import pytest
-from tool_helpers import run_tool
 from mmengine.config import Config
+from tool_helpers import run_tool
 
 from mmsearch.registry import DATASETS
 

@@ -61,8 +61,7 @@ def _test_dir(tmp_path, source):
     """A folder with one cuda-marked test file (and its pytest.ini)."""
     folder = tmp_path / 'fake_tests'
     folder.mkdir()
-    (folder / 'pytest.ini').write_text(
-        '[pytest]\nmarkers =\n    cuda: test\n')
+    (folder / 'pytest.ini').write_text('[pytest]\nmarkers =\n    cuda: test\n')
     (folder / 'test_fake.py').write_text(source)
     return str(folder / 'test_fake.py')
 
@@ -132,8 +131,8 @@ def test_cuda_mode_without_cuda_stops_clearly(tmp_path, capsys):
 
 def test_cuda_test_files_hold_every_cuda_only_test():
     """Each test skipped without CUDA is marked cuda, in a listed file."""
-    needs_cuda = re.compile(
-        r'skipif\(\s*not torch\.cuda\.is_available\(\)', re.S)
+    needs_cuda = re.compile(r'skipif\(\s*not torch\.cuda\.is_available\(\)',
+                            re.S)
     found = set()
     for folder, _, files in os.walk(osp.join(ROOT, 'tests')):
         for name in files:
@@ -164,17 +163,17 @@ def _write_run(work_dir, losses, memory_dtype=torch.float32, scale=None):
                         time=1.0 if it == 1 else 0.25,
                         data_time=0.01,
                         memory=1000 + it)) + '\n')
-    optimizer = {} if scale is None else dict(
-        loss_scaler=dict(scale=scale))
+    optimizer = {} if scale is None else dict(loss_scaler=dict(scale=scale))
     torch.save(
         dict(
             state_dict={
                 'roi_head.reid_losses.0.queue.feats':
                 torch.ones(2, 2, dtype=memory_dtype),
-                'backbone.conv1.weight': torch.ones(1)
+                'backbone.conv1.weight':
+                torch.ones(1)
             },
-            optimizer=optimizer),
-        osp.join(work_dir, f'iter_{len(losses)}.pth'))
+            optimizer=optimizer), osp.join(work_dir,
+                                           f'iter_{len(losses)}.pth'))
 
 
 def test_check_training_accepts_a_sound_run(tmp_path):
@@ -219,9 +218,9 @@ def test_check_training_names_each_problem(tmp_path, losses, dtype, scale,
 
 def test_full_size_config_is_the_reference_batch(tmp_path):
     from mmengine.config import Config
-    path = gpu_check.write_config(
-        gpu_check.SIZES['full']['config'], str(tmp_path) + '/', (1500, 900),
-        30, 8, str(tmp_path / 'cfg.py'))
+    path = gpu_check.write_config(gpu_check.SIZES['full']['config'],
+                                  str(tmp_path) + '/', (1500, 900), 30, 8,
+                                  str(tmp_path / 'cfg.py'))
     cfg = Config.fromfile(path)
     reference = Config.fromfile(osp.join(ROOT, gpu_check.REFERENCE_CONFIG))
     model = cfg.model
@@ -264,8 +263,8 @@ def test_estimate_follows_the_reference_schedule():
     assert result['validations'] == validations
     val_hours = validations * (873 + 363) / 10.0 / 3600
     assert result['validation_hours'] == pytest.approx(val_hours)
-    assert result['fp32']['hours'] == pytest.approx(701 * epochs * 0.5 /
-                                                    3600 + val_hours)
+    assert result['fp32']['hours'] == pytest.approx(701 * epochs * 0.5 / 3600 +
+                                                    val_hours)
     assert result['amp']['train_hours'] == pytest.approx(
         result['fp32']['train_hours'] / 2)
     assert result['amp']['command'].endswith(' 8 --amp')
@@ -340,8 +339,8 @@ def test_a_killed_run_keeps_the_finished_steps(tmp_path):
     env = tool_env()
     env['CUDA_VISIBLE_DEVICES'] = ''
     proc = subprocess.Popen([
-        sys.executable, 'tools/misc/gpu_check.py', '--device', 'cpu',
-        '--tiny', '--work-dir',
+        sys.executable, 'tools/misc/gpu_check.py', '--device', 'cpu', '--tiny',
+        '--work-dir',
         str(work_dir), '--steps', 'tests', 'inference', '--tests', test_file
     ],
                             cwd=ROOT,

@@ -29,8 +29,8 @@ def test_tiny_cpu_run_passes_every_step(tmp_path):
                             capture_output=True,
                             text=True,
                             timeout=900)
-    assert result.returncode == 0, (result.stdout[-4000:] +
-                                    result.stderr[-3000:])
+    assert result.returncode == 0, (
+        result.stdout[-4000:] + result.stderr[-3000:])
     with open(work_dir / 'summary.json') as f:
         summary = json.load(f)
     assert summary['ok'] is True and summary['running'] is None

@@ -26,7 +26,8 @@ def test_quickstart_smoke(tmp_path):
                             capture_output=True,
                             text=True,
                             timeout=400)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-5000:])
     out = tmp_path / 'out'
     for name in ('init.pth', 'iter_2.pth', 'search_result.png', 'summary.json',
                  'init.log'):

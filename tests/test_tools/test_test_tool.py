@@ -110,7 +110,8 @@ def test_dist_test_two_processes(published_checkpoint, tiny_config, tmp_path):
                             capture_output=True,
                             text=True,
                             timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-5000:])
     assert 'mAP' in result.stdout + result.stderr
     with open(out, 'rb') as f:
         dumped = pickle.load(f)

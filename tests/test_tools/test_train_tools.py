@@ -127,7 +127,8 @@ def test_dist_train_two_processes_share_memories(tiny_config, tmp_path):
                             capture_output=True,
                             text=True,
                             timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    assert result.returncode == 0, (
+        result.stdout[-3000:] + result.stderr[-5000:])
     checkpoint = _load(osp.join(work_dir, f'iter_{TRAIN_ITERS}.pth'))
     rank0 = _load(osp.join(work_dir, 'state_after_train_rank0.pth'))
     rank1 = _load(osp.join(work_dir, 'state_after_train_rank1.pth'))

@@ -137,7 +137,8 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
             CheckpointMismatchError,
             match=r"other\.pth\" does not fit the model built from the config"
             r": 1 of the model's 13 tensors are missing from the checkpoint "
-            r'\(e\.g\. fc2\.bias\); 1 have another shape \(e\.g\. fc1\.weight: '
+            r'\(e\.g\. fc2\.bias\); 1 have another shape '
+            r'\(e\.g\. fc1\.weight: '
             r'\(8, 3\) in the checkpoint, \(4, 3\) in the model\); 1 '
             r'checkpoint tensors are not in the model \(e\.g\. head\.weight\)'
             r'.*or pass --partial to load'):

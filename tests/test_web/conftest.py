@@ -8,9 +8,9 @@ import cv2
 import pytest
 import torch
 
-from mmsearch.testing.configs import write_small_test_config
 from mmsearch.deployment.calibration import draw_person_scene, make_detecting
-from mmsearch.testing.web import (free_port, launch_chromium, require_browser)
+from mmsearch.testing.configs import write_small_test_config
+from mmsearch.testing.web import free_port, launch_chromium, require_browser
 
 HEIGHT, WIDTH = 120, 160
 SCORE_THR = 0.5

@@ -13,7 +13,6 @@ from mmsearch.cli import run_cli
 from mmsearch.deployment.calibration import make_detecting
 from mmsearch.testing import load_tool_module
 from mmsearch.testing.web import require_browser
-
 from .conftest import HEIGHT, WIDTH
 
 

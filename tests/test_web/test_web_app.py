@@ -10,7 +10,6 @@ import pytest
 from mmsearch.apis import detect_images, search_index
 from mmsearch.testing.web import (gallery_captions, image_pixel_position,
                                   input_value, parse_caption)
-
 from .conftest import HEIGHT, SCORE_THR, WIDTH
 
 

@@ -368,8 +368,8 @@ def compare(models: List[torch.nn.Module],
         figures[m]['detections_per_image'] = detections[m] / num_images
         figures[m]['median_cpu_seconds_per_image'] = statistics.median(
             cpu_seconds[m])
-        figures[m]['num_params_m'] = sum(
-            p.numel() for p in models[m].parameters()) / 1e6
+        figures[m]['num_params_m'] = sum(p.numel()
+                                         for p in models[m].parameters()) / 1e6
         if m:
             figures[m]['max_abs_diff'] = diffs[m]
     return figures

@@ -42,6 +42,7 @@ import os
 import os.path as osp
 import tempfile
 import time
+from functools import partial
 
 import numpy as np
 
@@ -49,38 +50,55 @@ import numpy as np
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Benchmark the persistent gallery index')
-    parser.add_argument('--num', type=int, default=1_000_000,
-                        help='synthetic people')
+    parser.add_argument(
+        '--num', type=int, default=1_000_000, help='synthetic people')
     parser.add_argument('--dim', type=int, default=256)
     parser.add_argument('--queries', type=int, default=100)
     parser.add_argument(
-        '--view-noise', type=float, default=0.5,
+        '--view-noise',
+        type=float,
+        default=0.5,
         help='clustered: norm of the noise of a view around its identity '
         '(0.5: cosine ~0.8 between two views; 1.0: ~0.5)')
     parser.add_argument(
-        '--hard-view-noise', type=float, default=1.0,
+        '--hard-view-noise',
+        type=float,
+        default=1.0,
         help='the same for the hard set')
     parser.add_argument(
-        '--sets', nargs='+', default=['default', 'hard'],
+        '--sets',
+        nargs='+',
+        default=['default', 'hard'],
         choices=list(SETS),
         help='synthetic sets: default (--view-noise), hard '
         '(--hard-view-noise), uniform (unit vectors, no structure)')
     parser.add_argument(
-        '--ann', nargs='+', default=['ivf'],
-        choices=['hnsw', 'ivf'], help='approximate indexes to measure')
+        '--ann',
+        nargs='+',
+        default=['ivf'],
+        choices=['hnsw', 'ivf'],
+        help='approximate indexes to measure')
     parser.add_argument(
-        '--hard-ann', nargs='*', default=[], choices=['hnsw', 'ivf'],
+        '--hard-ann',
+        nargs='*',
+        default=[],
+        choices=['hnsw', 'ivf'],
         help='more approximate indexes for the hard set only (hnsw: a '
         'build of tens of minutes at 1M x 256 on 2 cores)')
     parser.add_argument(
-        '--check-queries', type=int, default=10,
+        '--check-queries',
+        type=int,
+        default=10,
         help='queries whose exact results are checked against numpy '
         'float32 products')
     parser.add_argument(
-        '--api-queries', type=int, default=50,
+        '--api-queries',
+        type=int,
+        default=50,
         help='queries timed through search_features')
     parser.add_argument(
-        '--config', default='configs/oim/oim_r18_synthetic.py',
+        '--config',
+        default='configs/oim/oim_r18_synthetic.py',
         help='model config for parts 2 and 3')
     parser.add_argument('--checkpoint', help='default: initialised weights')
     parser.add_argument('--folder-images', type=int, default=1000)
@@ -114,8 +132,7 @@ def synthetic_people(num, dim, num_queries, kind, seed=0, view_noise=0.5):
             end = min(num, begin + 100_000)
             feats[begin:end] = unit(
                 rng.standard_normal((end - begin, dim), np.float32))
-        return feats, unit(rng.standard_normal((num_queries, dim),
-                                               np.float32))
+        return feats, unit(rng.standard_normal((num_queries, dim), np.float32))
     # Two levels: appearance groups of 50 identities (similar clothing),
     # identities (unit centres near their group's), then views.
     num_ids = max(1, num // 5)
@@ -123,33 +140,33 @@ def synthetic_people(num, dim, num_queries, kind, seed=0, view_noise=0.5):
     group_noise = 1.0 / np.sqrt(dim)  # a noise vector of norm ~1
     noise = view_noise / np.sqrt(dim)
     groups = unit(rng.standard_normal((num_groups, dim), np.float32))
-    centres = unit(groups[rng.integers(0, num_groups, num_ids)] +
-                   group_noise *
+    centres = unit(groups[rng.integers(0, num_groups, num_ids)] + group_noise *
                    rng.standard_normal((num_ids, dim), np.float32))
     feats = np.empty((num, dim), np.float32)
     for begin in range(0, num, 100_000):
         end = min(num, begin + 100_000)
         ids = rng.integers(0, num_ids, end - begin)
-        feats[begin:end] = unit(
-            centres[ids] +
-            noise * rng.standard_normal((end - begin, dim), np.float32))
+        feats[begin:end] = unit(centres[ids] + noise * rng.standard_normal(
+            (end - begin, dim), np.float32))
     ids = rng.integers(0, num_ids, num_queries)
-    queries = unit(centres[ids] + noise * rng.standard_normal(
-        (num_queries, dim), np.float32))
+    queries = unit(centres[ids] +
+                   noise * rng.standard_normal((num_queries, dim), np.float32))
     return feats, queries
 
 
 def percentiles(times):
     times = np.asarray(times) * 1000
-    return dict(p50_ms=round(float(np.percentile(times, 50)), 3),
-                p99_ms=round(float(np.percentile(times, 99)), 3))
+    return dict(
+        p50_ms=round(float(np.percentile(times, 50)), 3),
+        p99_ms=round(float(np.percentile(times, 99)), 3))
 
 
 def recall(found, truth, k):
-    return float(np.mean([
-        len(set(f[:k].tolist()) & set(t[:k].tolist())) / k
-        for f, t in zip(found, truth)
-    ]))
+    return float(
+        np.mean([
+            len(set(f[:k].tolist()) & set(t[:k].tolist())) / k
+            for f, t in zip(found, truth)
+        ]))
 
 
 SETS = dict(
@@ -178,10 +195,16 @@ def synthetic_index(work_dir, name, feats):
         unit_cameras=np.full(num_units, 'cam'),
         unit_kinds=np.full(num_units, 'image'))
     arrays['unit_sources'] = arrays['unit_keys']
-    signature = dict(config=None, model_cfg_sha256=None, checkpoint=None,
-                     checkpoint_sha256=None, embed_dim=dim,
-                     probe_boxes=[], probe_feats=[[0.0] * dim],
-                     pipeline=[], score_thr=0.5)
+    signature = dict(
+        config=None,
+        model_cfg_sha256=None,
+        checkpoint=None,
+        checkpoint_sha256=None,
+        embed_dim=dim,
+        probe_boxes=[],
+        probe_feats=[[0.0] * dim],
+        pipeline=[],
+        score_thr=0.5)
     t0 = time.perf_counter()
     add_shard(index_dir, arrays, signature, 'float16')
     write_s = time.perf_counter() - t0
@@ -191,9 +214,14 @@ def synthetic_index(work_dir, name, feats):
     return index, dict(
         write_s=round(write_s, 2),
         load_verified_s=round(time.perf_counter() - t0, 2),
-        disk_mb=round(sum(s['bytes']
-                          for s in index.manifest['shards']) / 2**20, 1),
+        disk_mb=round(
+            sum(s['bytes'] for s in index.manifest['shards']) / 2**20, 1),
         feats_mb=round(index.feats.nbytes / 2**20, 1))
+
+
+def ann_top100(ann, query):
+    """The 100 nearest row indices of one query in an ANN structure."""
+    return ann.search(query, 100)[1][0]
 
 
 def time_queries(search, queries):
@@ -210,21 +238,26 @@ def time_queries(search, queries):
 def bench_set(args, work_dir, name):
     """Exact and approximate search on one synthetic set."""
     from mmsearch.index import exact_topk, faiss_available, search_features
-    from mmsearch.index.search import (clear_search_cache, get_ann,
-                                       get_scanner)
+    from mmsearch.index.search import clear_search_cache, get_ann, get_scanner
     spec = SETS[name]
     noise = getattr(args, spec['noise']) if spec['noise'] else None
     figures = dict(data=spec['data'], view_noise=noise)
     t0 = time.perf_counter()
-    feats, queries = synthetic_people(args.num, args.dim, args.queries,
-                                      spec['data'], view_noise=noise or 0.5)
+    feats, queries = synthetic_people(
+        args.num,
+        args.dim,
+        args.queries,
+        spec['data'],
+        view_noise=noise or 0.5)
     figures['generate_s'] = round(time.perf_counter() - t0, 2)
     index, storage = synthetic_index(work_dir, name, feats)
     del feats
     exact = dict(storage=storage)
     figures['exact'] = exact
-    print(f'[{name}] {args.num} x {args.dim} index written and loaded: '
-          f'{json.dumps(storage)}', flush=True)
+    print(
+        f'[{name}] {args.num} x {args.dim} index written and loaded: '
+        f'{json.dumps(storage)}',
+        flush=True)
 
     # Exact search: the 8-bit scanner (faiss) or numpy over float32.
     scanner = None
@@ -232,9 +265,10 @@ def bench_set(args, work_dir, name):
     t0 = time.perf_counter()
     if faiss_available():
         scanner = get_scanner(index)  # kept on the index for the API
-        exact.update(kind='8-bit scan + exact re-rank',
-                     max_error=round(scanner.max_error, 5),
-                     shards=len(scanner.shards))
+        exact.update(
+            kind='8-bit scan + exact re-rank',
+            max_error=round(scanner.max_error, 5),
+            shards=len(scanner.shards))
         feats = index.feats
     else:
         feats = index.float32_feats()
@@ -248,12 +282,13 @@ def bench_set(args, work_dir, name):
     # over chunks of the float16 features, then the same certified
     # re-rank): the same ids. Without faiss both sides are the numpy pass.
     check = min(args.check_queries, len(queries))
-    ref_s, ref_i = exact_topk(index.feats, queries[:check], 100,
-                              chunk_size=16384)
+    ref_s, ref_i = exact_topk(
+        index.feats, queries[:check], 100, chunk_size=16384)
     exact['agrees_with_numpy'] = bool((ref_i == truth[:check]).all())
     exact.update(
-        time_queries(lambda q: exact_topk(
-            feats, q, 100, scanner=scanner)[1][0], queries)[0])
+        time_queries(
+            lambda q: exact_topk(feats, q, 100, scanner=scanner)[1][0],
+            queries)[0])
     api_times = []
     search_features(index, queries[0], topk=100, method='exact')  # warm
     for query in queries[:args.api_queries]:
@@ -266,32 +301,32 @@ def bench_set(args, work_dir, name):
         print(f'[{name}] faiss is not installed: no approximate figures')
         return figures
     kinds = list(args.ann) + [
-        k for k in (args.hard_ann if name == 'hard' else [])
-        if k not in args.ann
+        k
+        for k in (args.hard_ann if name == 'hard' else []) if k not in args.ann
     ]
     for kind in kinds:
         rss0 = rss_mb()
         t0 = time.perf_counter()
         # kept on the index for the API; not written to its ann/ cache
         ann = get_ann(index, kind, cache=False)
-        result = dict(params=ann.params,
-                      build_s=round(time.perf_counter() - t0, 1),
-                      build_rss_mb=round(rss_mb() - rss0, 1))
-        stats, found = time_queries(lambda q: ann.search(q, 100)[1][0],
-                                    queries)
+        result = dict(
+            params=ann.params,
+            build_s=round(time.perf_counter() - t0, 1),
+            build_rss_mb=round(rss_mb() - rss0, 1))
+        stats, found = time_queries(partial(ann_top100, ann), queries)
         result.update(stats)
         result['recall@10'] = round(recall(found, truth, 10), 4)
         result['recall@100'] = round(recall(found, truth, 100), 4)
         result['exact_over_approx_p50'] = round(
             exact['p50_ms'] / max(result['p50_ms'], 1e-9), 1)
         # Through the API (results as dicts), with the index cached.
-        search_features(index, queries[0], topk=100, method='ann',
-                        ann_kind=kind)  # warm
+        search_features(
+            index, queries[0], topk=100, method='ann', ann_kind=kind)  # warm
         api_times = []
         for query in queries[:args.api_queries]:
             t0 = time.perf_counter()
-            search_features(index, query, topk=100, method='ann',
-                            ann_kind=kind)
+            search_features(
+                index, query, topk=100, method='ann', ann_kind=kind)
             api_times.append(time.perf_counter() - t0)
         result['api'] = percentiles(api_times)
         figures[kind] = result
@@ -327,18 +362,18 @@ def print_table(figures, sets):
         fig = figures[name]
         exact = fig['exact']
         mem = exact['storage']['feats_mb'] + max(exact['build_rss_mb'], 0)
-        rows = [(f'exact ({exact["kind"]})', exact['build_s'], mem,
-                 exact, '1', '1', '')]
+        rows = [(f'exact ({exact["kind"]})', exact['build_s'], mem, exact, '1',
+                 '1', '')]
         for kind in ('ivf', 'hnsw'):
             if kind in fig:
                 res = fig[kind]
-                params = ', '.join(f'{k} {v}' for k, v in
-                                   res['params'].items())
-                rows.append((f'{kind} ({params})', res['build_s'],
-                             res['build_rss_mb'], res,
-                             f'{res["recall@10"]:.4f}',
-                             f'{res["recall@100"]:.4f}',
-                             f'{res["exact_over_approx_p50"]:.1f}'))
+                params = ', '.join(f'{k} {v}'
+                                   for k, v in res['params'].items())
+                rows.append(
+                    (f'{kind} ({params})', res['build_s'], res['build_rss_mb'],
+                     res, f'{res["recall@10"]:.4f}',
+                     f'{res["recall@100"]:.4f}',
+                     f'{res["exact_over_approx_p50"]:.1f}'))
         for method, build_s, mem, res, r10, r100, ratio in rows:
             print(f'{name:8} {method[:34]:34} {build_s:8.1f} {mem:7.0f} '
                   f'{res["p50_ms"]:7.2f} {res["p99_ms"]:7.2f} {r10:>6} '
@@ -355,9 +390,12 @@ def bench_model(args, work_dir):
                                load_index, search_gallery, search_index)
     from mmsearch.utils import register_all_modules
     register_all_modules()
-    figures = dict(config=args.config, checkpoint=args.checkpoint,
-                   device=args.device, images=args.folder_images,
-                   torch_threads=torch.get_num_threads())
+    figures = dict(
+        config=args.config,
+        checkpoint=args.checkpoint,
+        device=args.device,
+        images=args.folder_images,
+        torch_threads=torch.get_num_threads())
     folder = osp.join(work_dir, 'folder')
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -369,17 +407,20 @@ def bench_model(args, work_dir):
     model = init_searcher(args.config, args.checkpoint, args.device)
     index_dir = osp.join(work_dir, 'folder.idx')
     t0 = time.perf_counter()
-    report = build_index(model, index_dir, images=folder,
-                         checkpoint=args.checkpoint,
-                         batch_size=args.batch_size)
+    report = build_index(
+        model,
+        index_dir,
+        images=folder,
+        checkpoint=args.checkpoint,
+        batch_size=args.batch_size)
     build_s = time.perf_counter() - t0
     figures['index_build'] = dict(
         seconds=round(build_s, 1),
         images_per_second=round(args.folder_images / build_s, 2),
         embedding_images_per_second=report['images_per_second'],
         entries=report['num_entries'])
-    print('[model] index build:', json.dumps(figures['index_build']),
-          flush=True)
+    print(
+        '[model] index build:', json.dumps(figures['index_build']), flush=True)
     query_image = osp.join(folder, '00000.jpg')
     box = [40, 30, 110, 200]
     index = load_index(index_dir)
@@ -408,9 +449,9 @@ def bench_model(args, work_dir):
 
 def main() -> None:
     args = parse_args()
-    figures = dict(cpu_count=os.cpu_count(),
-                   load_average_before=[round(v, 2) for v in
-                                        os.getloadavg()])
+    figures = dict(
+        cpu_count=os.cpu_count(),
+        load_average_before=[round(v, 2) for v in os.getloadavg()])
     with tempfile.TemporaryDirectory() as tmp:
         work_dir = args.work_dir or tmp
         if not args.skip_vectors:

@@ -21,9 +21,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from mmsearch.models.memories import momentum_update_rows_loop
 from mmsearch.models.memories.lookup_table import (momentum_update_rows,
                                                    occurrence_index)
-from mmsearch.testing import momentum_update_rows_loop
 
 
 def parse_args() -> argparse.Namespace:
@@ -58,8 +58,7 @@ def time_update(rule: Callable, table: torch.Tensor, feats: torch.Tensor,
     Returns:
         tuple[float, Tensor]: Mean seconds per update, the updated table.
     """
-    synchronize = (
-        torch.cuda.synchronize if table.is_cuda else (lambda: None))
+    synchronize = (torch.cuda.synchronize if table.is_cuda else (lambda: None))
     result = table.clone()
     rule(result, feats, labels, 0.5)  # warm-up
     total = 0.0

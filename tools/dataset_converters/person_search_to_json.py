@@ -19,7 +19,7 @@ import os
 import os.path as osp
 import time
 
-from mmsearch.datasets import (CUHKSYSUDataset, PRWDataset, data_infos_to_json)
+from mmsearch.datasets import CUHKSYSUDataset, PRWDataset, data_infos_to_json
 
 DATASETS = dict(cuhk_sysu=CUHKSYSUDataset, prw=PRWDataset)
 IMAGE_FOLDERS = dict(cuhk_sysu='Image/SSM/', prw='frames/')

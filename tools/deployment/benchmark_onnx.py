@@ -114,6 +114,7 @@ def run_side(args: argparse.Namespace) -> None:
 def load_torch_model(args: argparse.Namespace):
     """The PyTorch model of the benchmark (made to detect if untrained)."""
     import torch
+
     from mmsearch.apis import init_searcher
     from mmsearch.deployment.calibration import make_detecting
     from mmsearch.utils import register_all_modules
@@ -154,8 +155,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='mmsearch_onnx_')
     os.makedirs(osp.join(work_dir, 'images'), exist_ok=True)
     import cv2
-    from mmsearch.deployment.export import export_onnx
+
     from mmsearch.deployment.calibration import draw_person_scene
+    from mmsearch.deployment.export import export_onnx
     for index in range(args.images + 1):
         cv2.imwrite(
             osp.join(work_dir, 'images', f'scene{index}.png'),

@@ -18,8 +18,8 @@ from typing import Optional, Sequence
 from mmengine.config import DictAction
 
 from mmsearch.apis import init_searcher
-from mmsearch.deployment.export import export_onnx
 from mmsearch.cli import run_cli
+from mmsearch.deployment.export import export_onnx
 from mmsearch.utils import register_all_modules
 
 

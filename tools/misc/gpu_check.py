@@ -13,7 +13,7 @@ running step is named), so a killed run keeps what finished. Steps:
    tools/train.py); with 2+ GPUs also the 2-process ``tools/dist_train.sh``
    test on 2 GPUs, in the same budget.
 2. ``inference``: R-50 DC-I-Net whose classifiers were made to detect
-   (``mmsearch.testing.deployment.make_detecting``, as the ONNX tests do:
+   (``mmsearch.deployment.calibration.make_detecting``, as the ONNX tests do:
    random weights would detect nothing and leave out the per-person work)
    on scenes with persons at 900x1500, batch of one: images/s, detections
    per image and peak GPU memory in fp32, fp16 AMP and bf16 AMP.
@@ -133,8 +133,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         '--work-dir',
         default='work_dirs/gpu_check',
         help='data, runs, logs and summary.json go here')
-    parser.add_argument(
-        '--device', default='cuda', choices=['cuda', 'cpu'])
+    parser.add_argument('--device', default='cuda', choices=['cuda', 'cpu'])
     parser.add_argument(
         '--tiny',
         action='store_true',
@@ -160,8 +159,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         metavar='STEP=SECONDS',
         help='override step timeouts, e.g. tests=200')
     # internal: one step in a child process
-    parser.add_argument('--worker', choices=['inference', 'data'],
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        '--worker', choices=['inference', 'data'], help=argparse.SUPPRESS)
     parser.add_argument('--out', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.iters is not None and args.iters < 2:
@@ -209,7 +208,9 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run(args: List[str], log_path: str, timeout: float,
+def run(args: List[str],
+        log_path: str,
+        timeout: float,
         env: Optional[Dict[str, str]] = None) -> dict:
     """Run a command from the repository root, its output in ``log_path``.
 
@@ -399,15 +400,17 @@ def write_config(base: str,
 
 def read_scalars(work_dir: str) -> List[dict]:
     """The per-iteration records of mmengine's ``vis_data/scalars.json``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data',
-                                      'scalars.json')))
+    files = sorted(
+        glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
         return []
     with open(files[-1]) as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def check_training(work_dir: str, iters: int, amp: bool,
+def check_training(work_dir: str,
+                   iters: int,
+                   amp: bool,
                    warmup: int = 1) -> dict:
     """Speed, peak memory, finite losses, fp32 finite memories and a sane
     loss scale of one ``tools/train.py`` run.
@@ -492,8 +495,7 @@ def run_training(name: str, config: str, work_dir: str, iters: int,
         env['CUDA_VISIBLE_DEVICES'] = ''
     run_dir = osp.join(work_dir, name)
     result = run([
-        sys.executable, 'tools/train.py', config, '--work-dir', run_dir,
-        *extra
+        sys.executable, 'tools/train.py', config, '--work-dir', run_dir, *extra
     ], osp.join(work_dir, f'{name}.log'), budget, env)
     if result['returncode'] == 0:
         result.update(check_training(run_dir, iters, bool(extra), warmup))
@@ -513,8 +515,7 @@ def run_training(name: str, config: str, work_dir: str, iters: int,
 def precisions(device: str) -> Dict[str, Optional[torch.dtype]]:
     """Inference precisions: name -> autocast dtype (None: fp32)."""
     if device == 'cuda':
-        return dict(
-            fp32=None, fp16_amp=torch.float16, bf16_amp=torch.bfloat16)
+        return dict(fp32=None, fp16_amp=torch.float16, bf16_amp=torch.bfloat16)
     return dict(fp32=None, bf16_amp=torch.bfloat16)
 
 
@@ -528,9 +529,9 @@ def benchmark_inference(config: str,
     peak memory of a model made to detect, per precision.
 
     The model is the config's, its RPN and box classifiers redrawn by
-    :func:`mmsearch.testing.deployment.make_detecting` (on the CPU, on a
+    :func:`mmsearch.deployment.calibration.make_detecting` (on the CPU, on a
     scene of ``image_size``); the images are scenes of upright persons
-    (:func:`mmsearch.testing.deployment.draw_person_scene`) of
+    (:func:`mmsearch.deployment.calibration.draw_person_scene`) of
     ``image_size`` (w, h), one per batch, as ``tools/test.py`` runs them.
 
     Args:
@@ -549,7 +550,8 @@ def benchmark_inference(config: str,
         ``ok`` (fp32 detects something; every figure finite).
     """
     from mmsearch.apis import build_test_pipeline, init_searcher
-    from mmsearch.testing.deployment import draw_person_scene, make_detecting
+    from mmsearch.deployment.calibration import (draw_person_scene,
+                                                 make_detecting)
     from mmsearch.utils import register_all_modules
     register_all_modules()
     width, height = image_size
@@ -592,9 +594,11 @@ def benchmark_inference(config: str,
                 seconds.append(time.perf_counter() - start)
                 detections += sum(len(o.pred_instances) for o in outputs)
         total = sum(seconds)
-        print(f'gpu_check: inference {name}: {len(seconds) / total:.3f} '
-              f'images/s, {detections / len(seconds):.1f} detections per '
-              'image', flush=True)
+        print(
+            f'gpu_check: inference {name}: {len(seconds) / total:.3f} '
+            f'images/s, {detections / len(seconds):.1f} detections per '
+            'image',
+            flush=True)
         results[name] = dict(
             images_per_second=len(seconds) / total,
             seconds_per_image=total / len(seconds),
@@ -605,8 +609,10 @@ def benchmark_inference(config: str,
             num_images=len(seconds))
         if out:
             write_json(out, dict(results, image_size=f'{height}x{width}'))
-    figures = [v for r in results.values() for v in r.values()
-               if isinstance(v, float)]
+    figures = [
+        v for r in results.values() for v in r.values()
+        if isinstance(v, float)
+    ]
     problems = []
     if not results['fp32']['detections_per_image'] > 0:
         problems.append('the fp32 model detected nothing: the figures would '
@@ -681,8 +687,8 @@ def estimate_training(train: Dict[str, dict],
         iters_per_epoch=iters_per_epoch,
         total_iters=total_iters,
         validations=validations,
-        validation_hours=(val_seconds / 3600
-                          if val_seconds is not None else None),
+        validation_hours=(val_seconds /
+                          3600 if val_seconds is not None else None),
         assumptions='perfect scaling over the GPUs (no all-reduce cost, no '
         'data-loading stall), one GPU\'s measured speed per GPU, validation '
         'at the fp32 inference speed of the benchmark model; not measured')
@@ -737,9 +743,9 @@ def worker(args: argparse.Namespace) -> int:
     else:
         device = 'cuda:0' if args.device == 'cuda' else 'cpu'
         result = benchmark_inference(
-            osp.join(work_dir, 'gpu_check_config.py'), device,
-            sizes['image_size'], sizes['num_images'], sizes['num_warmup'],
-            args.out)
+            osp.join(work_dir,
+                     'gpu_check_config.py'), device, sizes['image_size'],
+            sizes['num_images'], sizes['num_warmup'], args.out)
     write_json(args.out, result)
     return 0
 
@@ -851,8 +857,8 @@ def run_step(step: str, args: argparse.Namespace, summary: dict,
     if step.startswith('train_'):
         if not (summary.get('data') or {}).get('ok'):
             return dict(ok=False, error='no data: the data step failed')
-        return run_training(step, config, work_dir, iters, warmup,
-                            args.device, budget)
+        return run_training(step, config, work_dir, iters, warmup, args.device,
+                            budget)
     result = estimate_training(
         {s: summary.get(s)
          for s in STEPS if s.startswith('train_')}, summary.get('inference'))
@@ -867,10 +873,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.worker:
         return worker(args)
     if args.device == 'cuda' and not torch.cuda.is_available():
-        print('gpu_check: no CUDA device is visible (torch '
-              f'{torch.__version__}, CUDA {torch.version.cuda}); run on a GPU '
-              'machine, or use --device cpu --tiny to try the steps here.',
-              file=sys.stderr)
+        print(
+            'gpu_check: no CUDA device is visible (torch '
+            f'{torch.__version__}, CUDA {torch.version.cuda}); run on a GPU '
+            'machine, or use --device cpu --tiny to try the steps here.',
+            file=sys.stderr)
         return 2
     try:
         budgets = step_budgets(args.device, args.budget)
@@ -909,8 +916,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             steps_done=done,
             running=running,
             seconds=round(time.perf_counter() - start, 1),
-            ok=running is None and len(done) == len(steps) and all(
-                summary[s].get('ok', True) for s in done))
+            ok=running is None and len(done) == len(steps)
+            and all(summary[s].get('ok', True) for s in done))
         # the verdict last
         for key in ('steps_done', 'running', 'seconds', 'ok'):
             summary[key] = summary.pop(key)
@@ -921,9 +928,10 @@ def main(argv: Optional[List[str]] = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     skipped = [] if args.device == 'cuda' else list(AMP_DTYPES)
-    print('gpu_check: steps and their budgets (timeouts):\n' +
-          format_budgets(budgets, steps, setup_budget, skipped),
-          flush=True)
+    print(
+        'gpu_check: steps and their budgets (timeouts):\n' +
+        format_budgets(budgets, steps, setup_budget, skipped),
+        flush=True)
     config = None
     if any(s not in ('tests', 'estimate') for s in steps):
         config = write_config(
@@ -940,8 +948,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             budget = budgets.get(step)
             what = (f'budget {budget:.0f} s'
                     if budget else 'no budget: arithmetic')
-            print(f'gpu_check: [{number}/{len(steps)}] {step} ({what}) ...',
-                  flush=True)
+            print(
+                f'gpu_check: [{number}/{len(steps)}] {step} ({what}) ...',
+                flush=True)
             current, step_start = step, time.perf_counter()
             save(running=step)
             result = run_step(step, args, summary, config, work_dir, iters,
@@ -954,8 +963,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             save()
             verdict = ('skipped' if 'skipped' in result else
                        'ok' if result.get('ok') else 'FAILED')
-            print(f'gpu_check: [{number}/{len(steps)}] {step}: {verdict} in '
-                  f'{result["seconds"]:.1f} s', flush=True)
+            print(
+                f'gpu_check: [{number}/{len(steps)}] {step}: {verdict} in '
+                f'{result["seconds"]:.1f} s',
+                flush=True)
     except (Interrupted, KeyboardInterrupt) as error:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         reason = str(error) or type(error).__name__
@@ -967,8 +978,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                 'it did not run',
                 budget_s=budgets.get(current))
         save()
-        print(f'gpu_check: interrupted ({reason}) during {current}; summary '
-              f'in {summary_path}', file=sys.stderr)
+        print(
+            f'gpu_check: interrupted ({reason}) during {current}; summary '
+            f'in {summary_path}',
+            file=sys.stderr)
         return 143 if isinstance(error, Interrupted) else 130
     save()
     print(json.dumps(summary, indent=2))

@@ -49,8 +49,8 @@ DEFAULT_LR = 0.02
 # mmpretrain backbones), both on the shared 2-core machine of its tests.
 # EXPECTED_RANGE adds a margin around them (four observations, not a
 # measured spread).
-OBSERVED = ((0.5560, 0.7500), (0.5389, 0.6667), (0.5880, 0.8333),
-            (0.5987, 0.7500))
+OBSERVED = ((0.5560, 0.7500), (0.5389, 0.6667), (0.5880, 0.8333), (0.5987,
+                                                                   0.7500))
 EXPECTED_RANGE = dict(mAP=(0.50, 0.60), top1=(7 / 12, 10 / 12))
 
 
@@ -251,8 +251,9 @@ def expected_range_note(args: argparse.Namespace):
     """What the default run has ended with elsewhere (None for other
     settings, which nobody has measured)."""
     if not (args.config == DEFAULT_CONFIG and args.iters == DEFAULT_ITERS
-            and args.lr == DEFAULT_LR and args.seed == 0 and args.batch_size
-            is None and not args.smoke and not args.cfg_options):
+            and args.lr == DEFAULT_LR and args.seed == 0
+            and args.batch_size is None and not args.smoke
+            and not args.cfg_options):
         return None
     seen = ', '.join(f'{m:.2%} / {t:.2%}' for m, t in OBSERVED)
     (map_lo, map_hi), (top_lo, top_hi) = (EXPECTED_RANGE['mAP'],
@@ -349,8 +350,7 @@ def main() -> None:
         wall_time_s=round(time.time() - start, 1),
         **{
             f'{name}_{key}': metric_value(metrics, key)
-            for name, metrics in rows
-            for key in ('mAP', 'top1')
+            for name, metrics in rows for key in ('mAP', 'top1')
         })
     with open(osp.join(args.work_dir, 'summary.json'), 'w') as f:
         json.dump(summary, f, indent=2)

@@ -71,6 +71,5 @@ query_dataloader = dict(
     test_dataloader, dataset=dict(test_dataloader['dataset'], split='query'))
 val_dataloader = test_dataloader
 val_evaluator = dict(type='PersonSearchMetric')
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader=query_dataloader)
+test_cfg = dict(type='PersonSearchTestLoop', query_dataloader=query_dataloader)
 test_evaluator = val_evaluator

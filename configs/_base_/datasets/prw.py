@@ -71,6 +71,5 @@ val_dataloader = test_dataloader
 val_evaluator = dict(type='PersonSearchMetric')
 # Testing: detections and embeddings on the gallery split, then the query
 # split, searched with the dataset's protocol.
-test_cfg = dict(
-    type='PersonSearchTestLoop', query_dataloader=query_dataloader)
+test_cfg = dict(type='PersonSearchTestLoop', query_dataloader=query_dataloader)
 test_evaluator = val_evaluator

@@ -7,6 +7,8 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
+from mmsearch.structures import box_iou
+
 
 @dataclass
 class SyntheticConfig:
@@ -204,6 +206,11 @@ def assign_identities(rng: np.random.Generator, num_ids: int, num_images: int,
     return images
 
 
+def _xyxy(boxes: np.ndarray) -> np.ndarray:
+    """(N, 4) (x, y, w, h) boxes as (x1, y1, x2, y2)."""
+    return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1)
+
+
 def place_boxes(
     rng: np.random.Generator,
     count: int,
@@ -230,18 +237,11 @@ def place_boxes(
                     max(1, height - box_h) + 1))
             y = min(y, height - box_h)
             box = np.array([x, y, box_w, box_h])
-            if all(_iou_xywh(box, other) <= 0.3 for other in boxes):
+            if not boxes or box_iou(_xyxy(box[None]), _xyxy(
+                    np.stack(boxes))).max() <= 0.3:
                 break
         boxes.append(box)
     return boxes
-
-
-def _iou_xywh(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two (x, y, w, h) boxes."""
-    inter_w = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    inter_h = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = inter_w * inter_h
-    return inter / float(a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def plan_split(rng: np.random.Generator, config: SyntheticConfig, split: str,

@@ -94,8 +94,8 @@ def reference_search(query_feats: np.ndarray,
                     for j in np.argsort(-sims, kind='stable'):
                         det_box = gallery.det_boxes[gallery.det_offsets[img] +
                                                     j]
-                        if _iou([float(v) for v in det_box],
-                                gt_box) >= iou_thr:
+                        if _iou([float(v)
+                                 for v in det_box], gt_box) >= iou_thr:
                             image_labels[j] = 1
                             count_tp += 1
                             break

@@ -165,8 +165,7 @@ def evaluate_search(query_feats: np.ndarray,
     topk_arr = np.asarray(topk, dtype=np.int64)
 
     results = {
-        name:
-        SearchResult(
+        name: SearchResult(
             ap=np.zeros(num_queries),
             topk_hits=np.zeros((num_queries, len(topk)), dtype=bool),
             count_gt=np.zeros(num_queries, dtype=np.int64),
@@ -193,9 +192,8 @@ def evaluate_search(query_feats: np.ndarray,
             p_img = pairs.img[pairs.offsets[q]:pairs.offsets[q + 1]]
             q_img = query_img_indices[q]
             specs = {
-                name:
-                _query_gallery(spec, q, q_img, p_img, pairs, pair_cam, gallery,
-                               query_cam_ids)
+                name: _query_gallery(spec, q, q_img, p_img, pairs, pair_cam,
+                                     gallery, query_cam_ids)
                 for name, spec in galleries.items()
             }
             if context_feats is not None:

@@ -177,8 +177,8 @@ class PersonSearch(TwoStageDetector):
                 f'extract_box_feats: got {len(boxes_list)} box lists for '
                 f'{len(batch_data_samples)} images.')
         boxes_list = [
-            boxes_to_input_coords(boxes, sample.metainfo).to(
-                batch_inputs.device)
+            boxes_to_input_coords(boxes,
+                                  sample.metainfo).to(batch_inputs.device)
             for boxes, sample in zip(boxes_list, batch_data_samples)
         ]
         x = self.extract_feat(batch_inputs)

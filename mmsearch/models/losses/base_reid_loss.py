@@ -127,9 +127,8 @@ class BaseReIDLoss(nn.Module, metaclass=ABCMeta):
             raise ValueError(f'{name}: person_ids must be >= -1 (-1 = '
                              f'unlabelled), got {min_id}')
         if self.num_person_ids is not None and max_id >= self.num_person_ids:
-            raise ValueError(
-                f'{name}: person_ids must be < num_person_ids='
-                f'{self.num_person_ids}, got {max_id}')
+            raise ValueError(f'{name}: person_ids must be < num_person_ids='
+                             f'{self.num_person_ids}, got {max_id}')
         if min_index < 0:
             raise ValueError(f'{name}: image_indices must be >= 0, got '
                              f'{min_index}')

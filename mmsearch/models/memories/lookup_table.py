@@ -62,7 +62,7 @@ def momentum_update_rows(table: torch.Tensor, feats: torch.Tensor,
     """Apply ``v_y <- normalize(m v_y + (1 - m) x)`` for every row, in order.
 
     The result equals updating row by row (see
-    :func:`mmsearch.testing.momentum_update_rows_loop`): a label that occurs
+    :func:`momentum_update_rows_loop`): a label that occurs
     several times is updated once per occurrence, in order, each step
     normalised. Rows are processed in rounds of distinct labels
     (:func:`update_rounds`), so the number of indexed updates is the

@@ -107,7 +107,6 @@ class PersonSearchRoIExtractor(SingleRoIExtractor):
                 roi_feats = super().forward(feats, rois, roi_scale_factor)
         if not torch.is_autocast_enabled(device_type):
             roi_feats = roi_feats.to(feats_dtype)
-        if (self.cpu_fast_path and not self.training
-                and device_type == 'cpu'):
+        if (self.cpu_fast_path and not self.training and device_type == 'cpu'):
             roi_feats = roi_feats.contiguous(memory_format=torch.channels_last)
         return roi_feats

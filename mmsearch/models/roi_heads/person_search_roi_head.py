@@ -336,8 +336,8 @@ class PersonSearchRoIHead(StandardRoIHead):
             reid_feats = self._reid_forward(x, pos_rois)
         else:
             is_pos = torch.cat([
-                torch.arange(len(res.priors), device=bbox_feats.device)
-                < len(res.pos_priors) for res in sampling_results
+                torch.arange(len(res.priors), device=bbox_feats.device) < len(
+                    res.pos_priors) for res in sampling_results
             ])
             reid_feats = self.reid_head(bbox_feats[is_pos])
         person_ids = torch.cat([

@@ -1,10 +1,10 @@
 """Layer-wise lr decay over the trunk and the last-stage copies."""
 import pytest
 from mmengine.optim import build_optim_wrapper
+from utils import synthetic_model_cfg
 
 from mmsearch.registry import MODELS
 from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
-from utils import synthetic_model_cfg
 
 DECAY = 0.5
 

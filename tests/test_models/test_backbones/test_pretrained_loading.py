@@ -5,12 +5,12 @@ Each test writes the checkpoint itself, in the upstream key layout, from a
 separately built backbone with random weights (nothing downloads)."""
 import pytest
 import torch
+from utils import synthetic_model_cfg
 
 from mmsearch.registry import MODELS
 from mmsearch.testing.backbones import (TINY_BACKBONES, pvt_to_original,
                                         randomize_, swap_backbone,
                                         swin_to_original)
-from utils import synthetic_model_cfg
 
 
 def upstream_checkpoint(layout, state_dict):

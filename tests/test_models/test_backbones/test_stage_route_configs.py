@@ -3,11 +3,11 @@ trunk and both last-stage copies, head channels that match the split."""
 import pytest
 from mmengine.config import Config, ConfigDict
 from mmengine.optim import build_optim_wrapper
+from utils import CONFIG_ROOT
 
 from mmsearch.models.backbones import StageSplitTrunk
 from mmsearch.models.roi_heads import BackboneLastStage
 from mmsearch.registry import MODELS
-from utils import CONFIG_ROOT
 
 # config -> (backbone type, trunk channels, last-stage channels)
 STAGE_ROUTE_CONFIGS = {
@@ -75,8 +75,7 @@ def test_stage_route_config(config):
     names = {param: name for name, param in model.named_parameters()}
     lrs = {
         names[param]: group['lr']
-        for group in optimizer.param_groups
-        for param in group['params']
+        for group in optimizer.param_groups for param in group['params']
     }
     base_lr = cfg.optim_wrapper.optimizer.lr
     if 'convnext' in config:

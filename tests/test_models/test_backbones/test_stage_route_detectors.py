@@ -4,10 +4,10 @@
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-
-from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
 from utils import (PAIR_LAYOUTS, build_model, draw_scene, make_pair_batch,
                    synthetic_model_cfg)
+
+from mmsearch.testing.backbones import TINY_BACKBONES, swap_backbone
 
 HEIGHT, WIDTH = 128, 192
 CASES = [(family, method) for family in sorted(TINY_BACKBONES)

@@ -12,7 +12,6 @@ import math
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-
 from utils import (PAIR_LAYOUTS, build_model, draw_scene, make_pair_batch,
                    synthetic_model_cfg)
 
@@ -132,15 +131,11 @@ def test_predict_and_query_path_under_autocast(method, device, dtype):
     query_feat = result.pred_query_feat
     assert query_feat.dtype == torch.float32 and query_feat.shape == (256, )
     torch.testing.assert_close(
-        query_feat.norm(), torch.tensor(1.0, device=device), atol=1e-4,
-        rtol=0)
+        query_feat.norm(), torch.tensor(1.0, device=device), atol=1e-4, rtol=0)
 
     # the same box in fp32: the query path's boxes are not rounded
     reference = _predict(
-        model,
-        device,
-        torch.float32,
-        query_bbox=query_bbox,
+        model, device, torch.float32, query_bbox=query_bbox,
         query_person_id=1).pred_query_feat
     cosine = float(query_feat @ reference)
     assert cosine > 0.98, cosine

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from utils import CONFIG_ROOT
 
 from mmsearch.datasets.synthetic import SyntheticConfig
 from mmsearch.registry import MODELS
-from utils import CONFIG_ROOT
 
 REPO = CONFIG_ROOT.parent
 # the last commit with explicit feat_dim / num_person_ids in every loss
@@ -96,8 +96,7 @@ def test_every_config_of_the_reference_is_compared(old_root):
     """CONFIGS_THEN lists every method config of the reference commit, and
     each of them still exists."""
     then = sorted(
-        str(path.relative_to(old_root))
-        for method in ('oim', 'inet', 'dcinet')
+        str(path.relative_to(old_root)) for method in ('oim', 'inet', 'dcinet')
         for path in (old_root / method).glob('*.py'))
     assert sorted(CONFIGS_THEN) == then
     current = sorted(

@@ -3,13 +3,13 @@ from pathlib import Path
 
 import pytest
 from mmengine.config import Config
+from utils import CONFIG_ROOT
 
 from mmsearch.models.detectors import PersonSearch
 from mmsearch.models.ops import SeparableRoIAlign
 from mmsearch.models.roi_extractors import PersonSearchRoIExtractor
 from mmsearch.models.roi_heads import PersonSearchRoIHead
 from mmsearch.registry import MODELS
-from utils import CONFIG_ROOT
 
 METHOD_CONFIGS = sorted(
     str(path.relative_to(CONFIG_ROOT)) for method in ('oim', 'inet', 'dcinet')

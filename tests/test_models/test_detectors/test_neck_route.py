@@ -5,11 +5,11 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
+from utils import CONFIG_ROOT, build_model, make_pair_batch
 
 from mmsearch.models.necks import ViTFeaturePyramid
 from mmsearch.models.roi_heads import RoIConvHead
 from mmsearch.registry import MODELS
-from utils import CONFIG_ROOT, build_model, make_pair_batch
 
 FPN_CONFIG = CONFIG_ROOT / 'dcinet' / 'dcinet_r50_fpn_cuhk.py'
 STRIDES = [4, 8, 16, 32]

@@ -4,7 +4,6 @@ import copy
 import pytest
 import torch
 from mmengine.optim import build_optim_wrapper
-
 from utils import build_model, make_pair_batch, synthetic_model_cfg
 
 NUM_STEPS = 30

@@ -2,7 +2,6 @@
 import pytest
 import torch
 from mmdet.structures import DetDataSample
-
 from utils import PAIR_LAYOUTS, build_model, draw_scene, synthetic_model_cfg
 
 HEIGHT, WIDTH = 128, 192
@@ -86,9 +85,9 @@ def test_query_feat_equals_feat_of_the_same_detection(model):
 def test_extract_box_feats_checks_its_arguments(model):
     _, data = _predict(model, (1.0, 1.0))
     with pytest.raises(ValueError, match='2 box lists for 1 images'):
-        model.extract_box_feats(data['inputs'], data['data_samples'],
-                                [torch.zeros(1, 4),
-                                 torch.zeros(1, 4)])
+        model.extract_box_feats(
+            data['inputs'], data['data_samples'],
+            [torch.zeros(1, 4), torch.zeros(1, 4)])
     with pytest.raises(ValueError, match=r'\(n, 4\)'):
         model.extract_box_feats(data['inputs'], data['data_samples'],
                                 [torch.zeros(2, 5)])
@@ -107,8 +106,8 @@ def test_cpu_inference_in_channels_last_gives_the_same_outputs(model):
     boxes, scores, embeddings and the query feature match the NCHW run."""
     layouts = []
     hook = model.backbone.register_forward_pre_hook(
-        lambda module, args: layouts.append(
-            args[0].is_contiguous(memory_format=torch.channels_last)))
+        lambda module, args: layouts.append(args[0].is_contiguous(
+            memory_format=torch.channels_last)))
     query = dict(query_bbox=[30.0, 20.0, 90.0, 110.0])
     try:
         model.cpu_channels_last = True
@@ -139,9 +138,8 @@ def test_training_keeps_the_default_layout():
     net.train()
     inputs = torch.randn(1, 3, 64, 96)
     layouts = []
-    net.backbone.register_forward_pre_hook(
-        lambda module, args: layouts.append(
-            args[0].is_contiguous(memory_format=torch.channels_last)))
+    net.backbone.register_forward_pre_hook(lambda module, args: layouts.append(
+        args[0].is_contiguous(memory_format=torch.channels_last)))
     net.extract_feat(inputs)
     net.eval()
     net.extract_feat(inputs)

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from mmsearch.models.memories import MomentumLookupTable
+from mmsearch.models.memories import (MomentumLookupTable,
+                                      momentum_update_rows_loop)
 from mmsearch.models.memories.lookup_table import occurrence_index
-from mmsearch.testing import momentum_update_rows_loop
 from mmsearch.registry import MODELS
 
 

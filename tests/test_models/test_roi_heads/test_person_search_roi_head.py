@@ -1,10 +1,9 @@
 """I-Net vs DC-I-Net weight sharing and the Siamese batch checks."""
 import pytest
 import torch
+from utils import build_model, make_pair_batch, synthetic_model_cfg
 
 from mmsearch.models.roi_heads.person_search_roi_head import check_pair_batch
-
-from utils import build_model, make_pair_batch, synthetic_model_cfg
 
 
 def _reid_grads(method: str):

@@ -1,5 +1,4 @@
-from .person_search_bbox_head import (FP32PredictMixin,
-                                      PersonSearchBBoxHead,
+from .person_search_bbox_head import (FP32PredictMixin, PersonSearchBBoxHead,
                                       PersonSearchConvFCBBoxHead,
                                       PersonSearchShared2FCBBoxHead)
 

@@ -1,5 +1,5 @@
-"""Plain-loop reference rules of the re-ID memories, for tests and
-benchmarks."""
+"""Plain-loop reference rules of the re-ID memories: what the vectorised
+updates are tested and benchmarked against (not for training)."""
 import torch
 import torch.nn.functional as F
 
