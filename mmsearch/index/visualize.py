@@ -1,13 +1,13 @@
 """A drawn result sheet for index searches: crops with source and time."""
 import math
-import os
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
 
-from mmsearch.visualization import crop_box, read_image
+from mmsearch.visualization import (add_caption, crop_box, fit_tile,
+                                    read_image, tile_sheet, write_sheet)
 
 TEXT_COLOUR = (40, 40, 40)  # BGR
 QUERY_COLOUR = (0, 160, 0)
@@ -63,17 +63,12 @@ def describe(result: Dict) -> str:
 
 def _tile(crop: np.ndarray, lines: Sequence[str], colour,
           size=(160, 220)) -> np.ndarray:
-    width, height = size
-    scale = min(width / crop.shape[1], height / crop.shape[0])
-    new_w = max(1, int(crop.shape[1] * scale))
-    new_h = max(1, int(crop.shape[0] * scale))
-    tile = np.full((height + 18 * len(lines) + 4, width, 3), 255, np.uint8)
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    tile[top:top + new_h, left:left + new_w] = cv2.resize(crop, (new_w, new_h))
-    for i, line in enumerate(lines):
-        cv2.putText(tile, line[:26], (3, height + 14 + 18 * i),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.4, colour, 1, cv2.LINE_AA)
-    return tile
+    """A crop on a ``size`` tile above three short caption lines."""
+    return add_caption(
+        fit_tile(crop, size), [line[:26] for line in lines],
+        colour,
+        line_height=18,
+        font_scale=0.4)
 
 
 def draw_index_results(results: Sequence[Dict],
@@ -110,14 +105,6 @@ def draw_index_results(results: Sequence[Dict],
             _tile(
                 np.full((8, 8, 3), 255, np.uint8), ['no results', '', ''],
                 TEXT_COLOUR))
-    cols = max(1, min(max_cols, len(tiles)))
-    tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % cols)
-    sheet = np.concatenate([
-        np.concatenate(tiles[i:i + cols], axis=1)
-        for i in range(0, len(tiles), cols)
-    ],
-                           axis=0)
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    if not cv2.imwrite(out_file, sheet):
-        raise OSError(f'cannot write "{out_file}"')
+    sheet = tile_sheet(tiles, max_cols)
+    write_sheet(out_file, sheet)
     return sheet
