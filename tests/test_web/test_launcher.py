@@ -2,11 +2,14 @@
 any server starts; good input reaches the server with the given address.
 """
 import json
+import logging
 import os.path as osp
 import shutil
+import sys
 
 import pytest
 import torch
+from mmengine.logging import MMLogger
 
 from mmsearch.apis import init_searcher
 from mmsearch.cli import run_cli
@@ -34,6 +37,12 @@ def run_refused(tool, capsys, args):
     """Run the tool as its command line does; it must exit 2 with one line
     ``error: ...`` and start no server. Returns that line."""
     capsys.readouterr()
+    # The current mmengine logger may hold a console stream of an earlier
+    # test's capture (closed since); a command line starts with the real
+    # one: give it this test's.
+    for handler in MMLogger.get_current_instance().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.stream = sys.stdout  # setStream would flush the old
     with pytest.raises(SystemExit) as info:
         run_cli(tool.main, args)
     assert info.value.code == 2
