@@ -23,7 +23,8 @@
 # Environment:
 #   REHEARSAL_VENV     the environment's folder, kept and reused (default: a
 #                      temporary one, removed at the end)
-#   REHEARSAL_PYTHON   a Python 3.12 (default: python3.12 on PATH, else
+#   REHEARSAL_PYTHON   a Python 3.12 (default: python3.12 on PATH if it runs
+#                      (a pyenv shim may not), else
 #                      ~/.pyenv/versions/3.12.*/bin/python3.12)
 #   REHEARSAL_WORK_DIR gpu_check's --work-dir (default: in the temporary
 #                      folder, kept)
@@ -58,6 +59,11 @@ if [[ -f "$VENV/.rehearsal-stack" && "$(cat "$VENV/.rehearsal-stack")" == "$STAC
     say "reusing $VENV ($STACK)"
 else
     PY312=${REHEARSAL_PYTHON:-$(command -v python3.12 || true)}
+    # a pyenv shim is on PATH even when no 3.12 is selected: it must run
+    if [[ -z "${REHEARSAL_PYTHON:-}" && -n "$PY312" ]] \
+            && ! "$PY312" -c 'import sys' >/dev/null 2>&1; then
+        PY312=
+    fi
     if [[ -z "$PY312" ]]; then
         PY312=$(ls -d "$HOME"/.pyenv/versions/3.12.*/bin/python3.12 2>/dev/null | tail -1 || true)
     fi
