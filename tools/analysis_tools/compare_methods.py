@@ -690,7 +690,8 @@ def plot_curves(results: Dict[str, List[dict]], gallery_size: int,
             for i in iters
         ] for r in runs])
         ax.plot(
-            [0] + iters, [0] + list(100 * values.mean(0)),
+            iters,
+            100 * values.mean(0),
             marker='o',
             label=f'{name} ({len(runs)} seeds)')
         ax.fill_between(
