@@ -65,8 +65,23 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
 
 
 def peak_rss_mib() -> float:
-    """Maximum resident set size of this process, MiB (Linux: KiB units)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set size of this process image, MiB.
+
+    Linux: ``VmHWM`` of /proc/self/status. ``getrusage``'s ``ru_maxrss``
+    would not do: it keeps, across ``execve``, the resident size of the
+    process this one was forked from (here the parent that exported the
+    model with PyTorch), so the onnxruntime side read as large as the
+    PyTorch side. Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open('/proc/self/status') as status:
+            for line in status:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1024 * 1024 if sys.platform == 'darwin' else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def run_side(args: argparse.Namespace) -> None:
